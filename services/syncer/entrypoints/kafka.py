@@ -1,0 +1,67 @@
+"""Kafka subscribers of the syncer. Thin: take the records, hand them to a use case."""
+
+import dataclasses
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from services.syncer.config import INGEST_GROUP, SyncerSettings
+from services.syncer.service_layer.ingest import TransactionIngestor
+from shared.contracts.topics import BANK_TRANSACTIONS
+
+
+def register_ingest(
+    broker: KafkaBroker, settings: SyncerSettings, ingestor: TransactionIngestor
+) -> None:
+    topics = settings.topics
+
+    @broker.subscriber(
+        topics.name(BANK_TRANSACTIONS),
+        group_id=topics.group(INGEST_GROUP),
+        batch=True,
+        max_records=settings.ingest_batch_size,
+        batch_timeout_ms=settings.ingest_batch_wait_ms,
+        # Offsets are committed after the handler returns, i.e. after the database
+        # commit and the DLQ acknowledgements. An exception rewinds the batch for redelivery.
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        # A new group starts from the beginning: no transaction published before the
+        # syncer's first start may be skipped.
+        auto_offset_reset="earliest",
+        parser=tolerant_batch_parser,
+        include_in_schema=False,
+    )
+    async def on_transactions(message: KafkaMessage) -> None:
+        records = message.raw_message
+        await ingestor.ingest(records if isinstance(records, tuple) else (records,))
+
+
+async def tolerant_batch_parser(records: tuple[ConsumerRecord[Any, Any], ...], parse: Any) -> Any:
+    """FastStream decodes header values as strict UTF-8; one producer's binary header
+    would fail every delivery of its batch forever. Give the parser a lenient view; the
+    DLQ still receives the original header bytes."""
+    if all(_utf8_headers(record) for record in records):
+        return await parse(records)
+    message = await parse(tuple(_lenient(record) for record in records))
+    message.raw_message = records  # the use case and the DLQ see the original bytes
+    return message
+
+
+def _utf8_headers(record: ConsumerRecord[Any, Any]) -> bool:
+    try:
+        for _, value in record.headers or ():
+            value.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _lenient(record: ConsumerRecord[Any, Any]) -> ConsumerRecord[Any, Any]:
+    if _utf8_headers(record):
+        return record
+    return dataclasses.replace(
+        record,
+        headers=[(name, value.decode(errors="replace").encode()) for name, value in record.headers],
+    )

@@ -1,0 +1,3 @@
+from xerosync.cli import main
+
+main()

@@ -1,0 +1,208 @@
+"""The `xerosync` command."""
+
+import asyncio
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from pydantic import SecretStr, ValidationError
+from pydantic_settings import BaseSettings
+
+from shared.settings import CommonSettings
+
+app = typer.Typer(
+    help="xerosync: keeps business bank accounts and Xero organisations in step.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+bench_app = typer.Typer(help="Benchmarks; each prints its figures (one JSON line with --json).")
+app.add_typer(bench_app, name="bench")
+
+S = TypeVar("S", bound=BaseSettings)
+DEFAULT_ASYNCAPI = Path("docs/asyncapi.yaml")
+
+
+def load_settings(cls: type[S]) -> S:
+    """Settings from the environment, or a readable list of what is missing or wrong."""
+    try:
+        return cls()
+    except ValidationError as error:
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        lines = []
+        for item in error.errors(include_input=False, include_url=False):
+            field = str(item["loc"][0]) if item["loc"] else "?"
+            lines.append(f"  {prefix}{field.upper()}: {item['msg']}")
+        typer.echo("configuration error:\n" + "\n".join(lines), err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def dev(
+    demo: Annotated[bool, typer.Option(help="Run the demo producer.")] = True,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Keep logs and the database here (default: a temporary directory)."),
+    ] = None,
+    demo_interval: Annotated[float, typer.Option(help="Seconds between demo transactions.")] = 5.0,
+    demo_entities: Annotated[int, typer.Option(min=1, max=5)] = 3,
+) -> None:
+    """Run the whole system here: embedded Kafka and PostgreSQL (unless KAFKA_BOOTSTRAP_SERVERS
+    and *_DATABASE_URL point elsewhere), migrated databases, the services, a demo producer."""
+    from xerosync.dev import run_dev
+
+    raise typer.Exit(
+        run_dev(
+            demo=demo, data_dir=data_dir, demo_interval=demo_interval, demo_entities=demo_entities
+        )
+    )
+
+
+@app.command()
+def syncer() -> None:
+    """Run the syncer (HTTP on SYNCER_HTTP_PORT, default 8002)."""
+    from services.syncer.bootstrap import main as run_syncer
+    from services.syncer.config import SyncerSettings
+
+    load_settings(SyncerSettings)  # fail with a readable message before anything starts
+    run_syncer()
+
+
+@app.command()
+def migrate(
+    service: Annotated[
+        list[str] | None, typer.Option(help="Only these services (default: all).")
+    ] = None,
+    create_databases: Annotated[
+        bool, typer.Option(help="Create each database first if it does not exist.")
+    ] = True,
+    topics: Annotated[bool, typer.Option(help="Also create missing Kafka topics.")] = True,
+) -> None:
+    """Migrate each service's own database (<SERVICE>_DATABASE_URL) and create the topics."""
+    from shared.kafka import ensure_topics, topic_plan
+    from shared.migrations import create_database, current, upgrade
+    from shared.settings import asyncpg_url, redacted_url
+    from xerosync.services import SERVICES
+
+    names = service or list(SERVICES)
+    unknown = sorted(set(names) - set(SERVICES))
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown service(s): {', '.join(unknown)}", param_hint="--service"
+        )
+    missing = [
+        SERVICES[n].database_env for n in names if not os.environ.get(SERVICES[n].database_env)
+    ]
+    if missing:
+        typer.echo(f"configuration error: set {', '.join(missing)}", err=True)
+        raise typer.Exit(2)
+
+    async def run() -> None:
+        for name in names:
+            info = SERVICES[name]
+            url = SecretStr(asyncpg_url(os.environ[info.database_env]))
+            if create_databases and await create_database(url):
+                typer.echo(f"{name}: created {redacted_url(url.get_secret_value())}")
+            await upgrade(info.migrations, url)
+            typer.echo(f"{name}: at revision {await current(url) or '(no migrations yet)'}")
+        if topics:
+            common = load_settings(CommonSettings)
+            created = await ensure_topics(common.kafka, topic_plan(common.topics, common.kafka))
+            typer.echo(
+                f"topics: {len(created)} created" + (f": {', '.join(created)}" if created else "")
+            )
+
+    asyncio.run(run())
+
+
+@app.command("produce-demo")
+def produce_demo(
+    entities: Annotated[int, typer.Option(min=1, max=5, help="How many demo entities.")] = 3,
+    history_days: Annotated[int, typer.Option(min=0, max=365)] = 14,
+    per_day: Annotated[
+        int, typer.Option(min=1, max=50, help="Transactions per account per day.")
+    ] = 6,
+    seed: Annotated[
+        int, typer.Option(help="Same seed, same day: same events (ingested once).")
+    ] = 7,
+    follow: Annotated[bool, typer.Option(help="Keep publishing new transactions.")] = False,
+    interval: Annotated[
+        float, typer.Option(min=0.05, help="Seconds between followed transactions.")
+    ] = 5.0,
+) -> None:
+    """Publish demo accounts and transactions in HKD, CNY and USD for a few entities."""
+    from xerosync.demo import produce_demo as run
+
+    common = load_settings(CommonSettings)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(
+            run(
+                common.kafka,
+                common.topics,
+                entities=entities,
+                history_days=history_days,
+                per_day=per_day,
+                seed=seed,
+                follow=follow,
+                interval=interval,
+                report=typer.echo,
+            )
+        )
+
+
+@app.command()
+def asyncapi(
+    output: Annotated[Path, typer.Option(help="Where to write the document.")] = DEFAULT_ASYNCAPI,
+    check: Annotated[
+        bool, typer.Option(help="Only check that the file is current; exit 1 if not.")
+    ] = False,
+) -> None:
+    """Regenerate the AsyncAPI document of every topic and event from shared/contracts."""
+    from importlib.metadata import version
+
+    from shared.contracts.asyncapi import build_document, render_yaml
+
+    text = render_yaml(build_document(version("xerosync")))
+    if check:
+        current = output.read_text() if output.exists() else ""
+        if current != text:
+            typer.echo(f"{output} is stale; run `xerosync asyncapi`", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{output} is current")
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    typer.echo(f"wrote {output} ({len(text):,} bytes)")
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    events: Annotated[int, typer.Option(min=100, help="Events per contender and round.")] = 50_000,
+    rounds: Annotated[int, typer.Option(min=1, max=9, help="Rounds; medians are reported.")] = 3,
+    partitions: Annotated[int, typer.Option(min=1, max=64)] = 6,
+    batch: Annotated[
+        int, typer.Option(min=1, max=10_000, help="Records per batch, all contenders.")
+    ] = 500,
+    json_output: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """Durable ingest rate of the syncer against a hand-written aiokafka+asyncpg reference
+    and a consumer that stores nothing, on the same broker, topic shape and PostgreSQL."""
+    from xerosync.bench.ingest import run_ingest_bench
+
+    raise typer.Exit(
+        run_ingest_bench(
+            events=events,
+            rounds=rounds,
+            partitions=partitions,
+            batch=batch,
+            json_output=json_output,
+        )
+    )
+
+
+def main() -> None:
+    app(prog_name="xerosync")
+    sys.exit(0)

@@ -1,0 +1,123 @@
+"""`xerosync dev`: the whole system on this machine, until Ctrl-C."""
+
+import asyncio
+import shutil
+import signal
+import tempfile
+import threading
+from pathlib import Path
+from types import FrameType
+
+from rich.console import Console
+
+from xerosync.devstack.processes import ProcessFailed, port_open
+from xerosync.devstack.stack import Stack, StackConfig
+from xerosync.services import SERVICES
+
+console = Console(stderr=True)
+
+
+def run_dev(*, demo: bool, data_dir: Path | None, demo_interval: float, demo_entities: int) -> int:
+    work_dir = data_dir or Path(tempfile.mkdtemp(prefix="xerosync-dev-"))
+    stack = Stack(StackConfig.from_environment(work_dir))
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        console.print(f"\n[bold]{signal.Signals(signum).name}[/]: stopping everything…")
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    exit_code = 1
+    try:
+        with console.status("starting the broker and PostgreSQL…"):
+            stack.start_infrastructure()
+        with console.status("creating databases, migrating, creating topics…"):
+            asyncio.run(stack.prepare())
+        running = [name for name, info in SERVICES.items() if info.runnable]
+        for name in running:
+            if stop.is_set():
+                break
+            with console.status(f"starting the {name}…"):
+                stack.start_service(name)
+        if demo and not stop.is_set():
+            stack.start_tool(
+                "demo-producer",
+                [
+                    "produce-demo",
+                    "--follow",
+                    f"--interval={demo_interval}",
+                    f"--entities={demo_entities}",
+                ],
+            )
+        _print_summary(stack, running, demo)
+        exit_code = _supervise(stack, stop)
+    except ProcessFailed as error:
+        console.print(f"[red]error:[/] {error}")
+    finally:
+        stack.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if data_dir is None and exit_code == 0:
+            shutil.rmtree(work_dir, ignore_errors=True)
+        elif data_dir is None:
+            console.print(f"logs kept in {work_dir}")
+        _report_leftovers(stack)
+    return exit_code
+
+
+def _report_leftovers(stack: Stack) -> None:
+    """Say what is left after stopping, having checked rather than assumed."""
+    alive = [name for name, process in stack.started.items() if process.running()]
+    ports = [("broker", stack.kafka.bootstrap_servers)] if stack.broker else []
+    ports += [(name, f"127.0.0.1:{stack.http_port(name)}") for name in stack.started_services]
+    busy = [f"{name} {address}" for name, address in ports if _listening(address)]
+    if alive or busy:
+        console.print(f"[yellow]still running:[/] {', '.join(alive + busy)}")
+    else:
+        console.print("stopped: every process exited and every port is free.")
+
+
+def _listening(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    return port_open(host, int(port))
+
+
+def _supervise(stack: Stack, stop: threading.Event) -> int:
+    """Wait for Ctrl-C; if any child dies meanwhile, say which and why, and stop."""
+    watched = dict(stack.processes)
+    if stack.broker is not None:
+        watched["broker"] = stack.broker.process
+    if stack.postgres is not None and stack.postgres.process is not None:
+        watched["postgres"] = stack.postgres.process
+    while not stop.wait(0.5):
+        for name, process in watched.items():
+            if not process.running():
+                console.print(f"[red]{name} exited (code {process.poll()})[/]:")
+                console.print(process.log_tail(), markup=False, highlight=False)
+                return 1
+    return 0
+
+
+def _print_summary(stack: Stack, running: list[str], demo: bool) -> None:
+    rows: list[tuple[str, str]] = []
+    embedded = " (embedded Tansu, memory only)" if stack.broker else ""
+    rows.append(("Kafka broker", stack.kafka.bootstrap_servers + embedded))
+    if stack.postgres is not None:
+        rows.append(("PostgreSQL", f"embedded, Unix socket in {stack.postgres.socket_dir}"))
+    for name, info in SERVICES.items():
+        database = info.database_name if stack.postgres else "from " + info.database_env
+        if name in running:
+            url = stack.service_url(name)
+            rows.append((name, f"{url}  ({url}/metrics, /healthz, /readyz); db {database}"))
+        else:
+            rows.append((name, f"not built yet; its database {database} is migrated"))
+    rows.append(("demo producer", "publishing HKD/CNY/USD transactions" if demo else "off"))
+    rows.append(("logs", str(stack.config.work_dir)))
+    if stack.postgres is not None:
+        socket = stack.postgres.socket_dir
+        rows.append(("psql", f"psql 'postgresql://postgres@/xerosync_syncer?host={socket}'"))
+    width = max(len(label) for label, _ in rows)
+    console.print("[bold]xerosync dev[/] is running:")
+    for label, value in rows:
+        console.print(f"  {label:<{width}}  {value}", soft_wrap=True, highlight=False)
+    console.print("Press [bold]Ctrl-C[/] to stop everything.")

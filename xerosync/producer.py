@@ -1,0 +1,58 @@
+"""Writing contract events to Kafka from tools (the demo producer, benchmarks), as the
+bank's own producers would: plain aiokafka, keyed as the contract says, acks from all."""
+
+import asyncio
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Self
+
+from aiokafka import AIOKafkaProducer
+
+from shared.contracts.base import Event
+from shared.contracts.topics import Topics, TopicSpec
+from shared.kafka import client_options
+from shared.settings import KafkaSettings
+
+
+class EventWriter:
+    def __init__(self, kafka: KafkaSettings, topics: Topics) -> None:
+        self._topics = topics
+        self._producer = AIOKafkaProducer(
+            client_id="xerosync-tools",
+            acks="all",
+            enable_idempotence=kafka.idempotent_producer,
+            linger_ms=5,
+            max_batch_size=256 * 1024,
+            **client_options(kafka),
+        )
+
+    async def __aenter__(self) -> Self:
+        await self._producer.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self._producer.stop()
+
+    async def write(self, spec: TopicSpec, events: Iterable[Event]) -> int:
+        """Send every event and wait until the broker acknowledged all of them."""
+        pending = [
+            await self._producer.send(
+                self._topics.name(spec),
+                event.model_dump_json().encode(),
+                key=spec.key_of(event),
+            )
+            for event in events
+        ]
+        await asyncio.gather(*pending)
+        return len(pending)
+
+    async def write_raw(self, topic: str, values: Iterable[tuple[bytes, bytes | None]]) -> int:
+        """Send pre-encoded (key, value) records, e.g. a benchmark's prepared events."""
+        pending = [await self._producer.send(topic, value, key=key) for key, value in values]
+        await asyncio.gather(*pending)
+        return len(pending)
