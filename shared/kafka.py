@@ -5,6 +5,7 @@ Kafka default (`ACK_FIRST`, commit before processing) is never acceptable here.
 """
 
 import asyncio
+import logging
 import ssl
 from collections.abc import Iterable
 from typing import Any
@@ -54,6 +55,8 @@ def make_broker(
         # a subscriber must not create one with broker defaults by accident.
         allow_auto_create_topics=False,
         logger=get_logger("faststream"),
+        # FastStream logs every consumed message or batch; that is DEBUG detail here.
+        log_level=logging.DEBUG,
     )
 
 
@@ -98,6 +101,14 @@ def client_options(kafka: KafkaSettings) -> dict[str, Any]:
             "sasl_plain_password": kafka.sasl_password.get_secret_value(),
         }
     return options
+
+
+def consumer_options(kafka: KafkaSettings) -> dict[str, int]:
+    """Group membership timing every consumer of the project uses."""
+    return {
+        "session_timeout_ms": kafka.session_timeout_ms,
+        "heartbeat_interval_ms": max(100, kafka.session_timeout_ms // 3),
+    }
 
 
 def admin_client(kafka: KafkaSettings) -> AIOKafkaAdminClient:

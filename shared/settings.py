@@ -37,6 +37,14 @@ class KafkaSettings(BaseSettings):
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
+    session_timeout_ms: int = Field(
+        default=10_000,
+        ge=1000,
+        le=300_000,
+        description="Consumer group session timeout. The embedded broker ignores LeaveGroup, "
+        "so a restarted consumer waits this long to rejoin; the dev stack uses 3000 there. "
+        "Apache Kafka refuses less than its group.min.session.timeout.ms (6000 by default).",
+    )
     default_partitions: int = Field(
         default=6, ge=1, le=1000, description="Partitions for topics `xerosync migrate` creates."
     )
@@ -46,7 +54,7 @@ class KafkaSettings(BaseSettings):
 class CommonSettings(BaseSettings):
     """Settings every process shares (no prefix: the names DESIGN gives them)."""
 
-    model_config = SettingsConfigDict(extra="ignore")
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     environment: Environment = Field(
         default=Environment.DEVELOPMENT,

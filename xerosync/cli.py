@@ -49,6 +49,9 @@ def dev(
     ] = None,
     demo_interval: Annotated[float, typer.Option(help="Seconds between demo transactions.")] = 5.0,
     demo_entities: Annotated[int, typer.Option(min=1, max=5)] = 3,
+    broker_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Port of the embedded broker.")
+    ] = 9092,
 ) -> None:
     """Run the whole system here: embedded Kafka and PostgreSQL (unless KAFKA_BOOTSTRAP_SERVERS
     and *_DATABASE_URL point elsewhere), migrated databases, the services, a demo producer."""
@@ -56,7 +59,11 @@ def dev(
 
     raise typer.Exit(
         run_dev(
-            demo=demo, data_dir=data_dir, demo_interval=demo_interval, demo_entities=demo_entities
+            demo=demo,
+            data_dir=data_dir,
+            demo_interval=demo_interval,
+            demo_entities=demo_entities,
+            broker_port=broker_port,
         )
     )
 

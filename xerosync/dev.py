@@ -17,9 +17,16 @@ from xerosync.services import SERVICES
 console = Console(stderr=True)
 
 
-def run_dev(*, demo: bool, data_dir: Path | None, demo_interval: float, demo_entities: int) -> int:
+def run_dev(
+    *,
+    demo: bool,
+    data_dir: Path | None,
+    demo_interval: float,
+    demo_entities: int,
+    broker_port: int,
+) -> int:
     work_dir = data_dir or Path(tempfile.mkdtemp(prefix="xerosync-dev-"))
-    stack = Stack(StackConfig.from_environment(work_dir))
+    stack = Stack(StackConfig.from_environment(work_dir, broker_port=broker_port))
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

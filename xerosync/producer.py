@@ -2,11 +2,12 @@
 bank's own producers would: plain aiokafka, keyed as the contract says, acks from all."""
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Self
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.structs import RecordMetadata
 
 from shared.contracts.base import Event
 from shared.contracts.topics import Topics, TopicSpec
@@ -23,6 +24,7 @@ class EventWriter:
             enable_idempotence=kafka.idempotent_producer,
             linger_ms=5,
             max_batch_size=256 * 1024,
+            max_request_size=4 * 1024 * 1024,
             **client_options(kafka),
         )
 
@@ -50,6 +52,19 @@ class EventWriter:
         ]
         await asyncio.gather(*pending)
         return len(pending)
+
+    async def send_record(
+        self,
+        topic: str,
+        value: bytes,
+        *,
+        key: bytes | None,
+        headers: Sequence[tuple[str, bytes]] = (),
+    ) -> RecordMetadata:
+        """Send one record as given (bytes, key, headers) and wait for its acknowledgement."""
+        future = await self._producer.send(topic, value, key=key, headers=list(headers) or None)
+        metadata: RecordMetadata = await future
+        return metadata
 
     async def write_raw(self, topic: str, values: Iterable[tuple[bytes, bytes | None]]) -> int:
         """Send pre-encoded (key, value) records, e.g. a benchmark's prepared events."""

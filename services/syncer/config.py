@@ -10,7 +10,7 @@ INGEST_GROUP = "xerosync-syncer-ingest"
 
 
 class SyncerSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="SYNCER_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SYNCER_", extra="ignore", populate_by_name=True)
 
     http_port: int = Field(default=8002, ge=1, le=65535)
     ingest_batch_size: int = Field(

@@ -48,6 +48,11 @@ class StackConfig:
                 if (url := os.environ.get(info.database_env))
             },
             topic_prefix=os.environ.get("TOPIC_PREFIX", ""),
+            http_ports={
+                name: int(port)
+                for name, info in SERVICES.items()
+                if (port := os.environ.get(f"{info.env_prefix}HTTP_PORT"))
+            },
         )
         for key, value in overrides.items():
             setattr(config, key, value)
@@ -68,6 +73,9 @@ class Stack:
             # The embedded broker lacks InitProducerId; a real cluster keeps the env's choice.
             idempotent_producer=(
                 KafkaSettings().idempotent_producer if config.kafka_bootstrap_servers else False
+            ),
+            session_timeout_ms=(
+                KafkaSettings().session_timeout_ms if config.kafka_bootstrap_servers else 3000
             ),
         )
         self.topics = Topics(config.topic_prefix)
@@ -116,6 +124,7 @@ class Stack:
             {
                 "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
                 "KAFKA_IDEMPOTENT_PRODUCER": str(self.kafka.idempotent_producer).lower(),
+                "KAFKA_SESSION_TIMEOUT_MS": str(self.kafka.session_timeout_ms),
                 "TOPIC_PREFIX": self.config.topic_prefix,
                 info.database_env: self.database_url(service),
                 f"{info.env_prefix}HTTP_PORT": str(self.http_port(service)),

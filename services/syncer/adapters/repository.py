@@ -29,7 +29,8 @@ class TransactionRepository:
             .on_conflict_do_nothing(index_elements=[_TABLE.c.transaction_id])
             .returning(_TABLE.c.transaction_id)
         )
-        result = await self._session.execute(statement, list(rows))
+        connection = await self._session.connection()
+        result = await connection.execute(statement, list(rows))
         return set(result.scalars().all())
 
     async def content_hashes(self, transaction_ids: Collection[str]) -> dict[str, bytes]:
@@ -38,5 +39,6 @@ class TransactionRepository:
         statement = select(_TABLE.c.transaction_id, _TABLE.c.content_hash).where(
             _TABLE.c.transaction_id.in_(list(transaction_ids))
         )
-        result = await self._session.execute(statement)
+        connection = await self._session.connection()
+        result = await connection.execute(statement)
         return {row.transaction_id: row.content_hash for row in result}

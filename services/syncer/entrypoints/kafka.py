@@ -11,12 +11,14 @@ from faststream.kafka.annotations import KafkaMessage
 from services.syncer.config import INGEST_GROUP, SyncerSettings
 from services.syncer.service_layer.ingest import TransactionIngestor
 from shared.contracts.topics import BANK_TRANSACTIONS
+from shared.kafka import consumer_options
 
 
 def register_ingest(
     broker: KafkaBroker, settings: SyncerSettings, ingestor: TransactionIngestor
 ) -> None:
     topics = settings.topics
+    membership = consumer_options(settings.kafka)
 
     @broker.subscriber(
         topics.name(BANK_TRANSACTIONS),
@@ -31,7 +33,10 @@ def register_ingest(
         # syncer's first start may be skipped.
         auto_offset_reset="earliest",
         parser=tolerant_batch_parser,
+        decoder=raw_records,
         include_in_schema=False,
+        session_timeout_ms=membership["session_timeout_ms"],
+        heartbeat_interval_ms=membership["heartbeat_interval_ms"],
     )
     async def on_transactions(message: KafkaMessage) -> None:
         records = message.raw_message
@@ -47,6 +52,12 @@ async def tolerant_batch_parser(records: tuple[ConsumerRecord[Any, Any], ...], p
     message = await parse(tuple(_lenient(record) for record in records))
     message.raw_message = records  # the use case and the DLQ see the original bytes
     return message
+
+
+async def raw_records(message: Any, _decode: Any) -> Any:
+    """The use case parses each record itself (into contract events, or into a DLQ reason);
+    FastStream's JSON decoding of the whole batch would be wasted work."""
+    return message.raw_message
 
 
 def _utf8_headers(record: ConsumerRecord[Any, Any]) -> bool:

@@ -23,6 +23,7 @@ from shared.contracts.topics import BANK_TRANSACTIONS
 from shared.db import translated_db_errors
 from shared.dlq import DeadLetterPublisher, Refusal
 from shared.errors import DatabaseRejected
+from shared.faults import failpoint
 from shared.logging import get_logger
 from shared.retry import Backoff, retry_transient
 
@@ -82,12 +83,14 @@ class TransactionIngestor:
             else:
                 report.refused.append(_conflict(record, ingestible.transaction_id))
 
+        failpoint("ingest.before_store")
         if candidates:
             await retry_transient(
                 lambda: self._store(list(candidates.values()), report),
                 policy=self._backoff,
                 what="store transactions",
             )
+        failpoint("ingest.after_store")
         # The refused records must be safely in the DLQ before offsets are committed.
         await self._dead_letters.publish(report.refused)
 

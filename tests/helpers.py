@@ -1,0 +1,166 @@
+"""Helpers shared by the test layers: building events, reading topics, awaiting states."""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
+
+from shared.contracts.bank import TransactionBooked, TransactionReversed
+from shared.kafka import client_options, consumer_options
+from shared.settings import KafkaSettings
+
+BASE_TIME = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
+
+
+def booked(n: int, *, account: str = "acc-hkd-1", **overrides: Any) -> TransactionBooked:
+    fields: dict[str, Any] = {
+        "transaction_id": f"tx-{account}-{n:06d}",
+        "entity_id": "ent-1",
+        "account_id": account,
+        "currency": "HKD",
+        "amount": Decimal("10.50") + n,
+        "direction": "debit" if n % 3 else "credit",
+        "balance_after": Decimal("100000.00") - n,
+        "booked_at": BASE_TIME + timedelta(minutes=n),
+        "value_date": date(2026, 11, 2),
+        "description": f"Payment {n}",
+        "counterparty_name": "Kowloon Printing Co",
+        "reference": f"INV-{n}",
+        "category": "transfer",
+    }
+    return TransactionBooked.model_validate(fields | overrides)
+
+
+def reversed_(original: TransactionBooked) -> TransactionReversed:
+    return TransactionReversed(
+        transaction_id=f"{original.transaction_id}-rev",
+        original_transaction_id=original.transaction_id,
+        entity_id=original.entity_id,
+        account_id=original.account_id,
+        currency=original.currency,
+        amount=original.amount,
+        direction="credit" if original.direction == "debit" else "debit",
+        balance_after=original.balance_after + original.amount,
+        booked_at=original.booked_at + timedelta(seconds=30),
+        value_date=original.value_date,
+        description="Returned",
+    )
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[Any]],
+    *,
+    until: Callable[[Any], bool] = bool,
+    within: float = 30.0,
+    what: str = "condition",
+) -> Any:
+    """Poll `probe` until `until(result)` holds; fail with the last result after `within`."""
+    deadline = time.monotonic() + within
+    result: Any = None
+    while time.monotonic() < deadline:
+        result = await probe()
+        if until(result):
+            return result
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{what} not reached within {within:g}s; last value: {result!r}")
+
+
+async def read_topic(
+    kafka: KafkaSettings, topic: str, *, count: int, within: float = 30.0
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Read the first `count` records of a topic (all partitions), failing after `within`."""
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, **client_options(kafka))
+    await consumer.start()
+    try:
+        partitions = await _partitions(consumer, topic)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        deadline = time.monotonic() + within
+        while len(records) < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"{topic}: {len(records)} of {count} records after {within}s")
+            batch = await consumer.getmany(timeout_ms=int(min(remaining, 1.0) * 1000))
+            for part in batch.values():
+                records.extend(part)
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def end_offsets(kafka: KafkaSettings, topic: str) -> dict[int, int]:
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, **client_options(kafka))
+    await consumer.start()
+    try:
+        partitions = await _partitions(consumer, topic)
+        ends = await consumer.end_offsets(partitions)
+        return {tp.partition: offset for tp, offset in ends.items()}
+    finally:
+        await consumer.stop()
+
+
+async def committed_offsets(kafka: KafkaSettings, group: str, topic: str) -> dict[int, int]:
+    """The group's committed offset per partition (0 where nothing is committed)."""
+    consumer = AIOKafkaConsumer(group_id=group, enable_auto_commit=False, **client_options(kafka))
+    await consumer.start()
+    try:
+        partitions = await _partitions(consumer, topic)
+        return {tp.partition: (await consumer.committed(tp)) or 0 for tp in partitions}
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    for _ in range(50):
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            return [TopicPartition(topic, p) for p in sorted(found)]
+        await consumer._client.force_metadata_update()
+    raise AssertionError(f"topic {topic} has no partitions")
+
+
+def scrape(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Prometheus text → {(sample name, sorted labels): value}."""
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+async def metric(base_url: str, name: str, **labels: str) -> float:
+    async with httpx.AsyncClient(timeout=5) as client:
+        response = await client.get(f"{base_url}/metrics")
+    return scrape(response.text).get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+async def rewind_group(kafka: KafkaSettings, group: str, topic: str) -> None:
+    """Reset an idle group to the start of every partition, as ops would for a replay.
+
+    A member joins, seeks to the beginning and commits; this works on Apache Kafka and on
+    the embedded broker (which refuses commits from consumers outside the group).
+    """
+    consumer = AIOKafkaConsumer(
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **client_options(kafka),
+        **consumer_options(kafka),
+    )
+    await consumer.start()
+    try:
+        consumer.subscribe([topic])
+        while not consumer.assignment():
+            await consumer.getmany(timeout_ms=100, max_records=1)
+        partitions = list(consumer.assignment())
+        await consumer.seek_to_beginning(*partitions)
+        await consumer.commit(dict.fromkeys(partitions, 0))
+    finally:
+        await consumer.stop()
