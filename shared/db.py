@@ -55,12 +55,17 @@ def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession
 
 
 async def ping(engine: AsyncEngine) -> None:
-    """Raise `DatabaseUnavailable` unless the database answers `SELECT 1`."""
+    """Raise `DatabaseUnavailable` unless the database answers `SELECT 1`.
+
+    Whatever the cause (down, refusing connections, dropped), the database cannot be used
+    now; the message names only the kind of error, never a host, URL or user.
+    """
     try:
         async with engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
     except (TimeoutError, OSError, sa_exc.SQLAlchemyError, asyncpg.PostgresError) as error:
-        raise translate_db_error(error) from error
+        kind = type(getattr(error, "orig", None) or error).__name__
+        raise DatabaseUnavailable(f"database unavailable ({kind})") from error
 
 
 def is_transient(error: BaseException) -> bool:

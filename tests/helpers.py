@@ -95,17 +95,6 @@ async def read_topic(
         await consumer.stop()
 
 
-async def end_offsets(kafka: KafkaSettings, topic: str) -> dict[int, int]:
-    consumer = AIOKafkaConsumer(enable_auto_commit=False, **client_options(kafka))
-    await consumer.start()
-    try:
-        partitions = await _partitions(consumer, topic)
-        ends = await consumer.end_offsets(partitions)
-        return {tp.partition: offset for tp, offset in ends.items()}
-    finally:
-        await consumer.stop()
-
-
 async def committed_offsets(kafka: KafkaSettings, group: str, topic: str) -> dict[int, int]:
     """The group's committed offset per partition (0 where nothing is committed)."""
     consumer = AIOKafkaConsumer(group_id=group, enable_auto_commit=False, **client_options(kafka))

@@ -40,7 +40,7 @@ class EventWriter:
     ) -> None:
         await self._producer.stop()
 
-    async def write(self, spec: TopicSpec, events: Iterable[Event]) -> int:
+    async def write(self, spec: TopicSpec, events: Iterable[Event]) -> "Written":
         """Send every event and wait until the broker acknowledged all of them."""
         pending = [
             await self._producer.send(
@@ -50,8 +50,7 @@ class EventWriter:
             )
             for event in events
         ]
-        await asyncio.gather(*pending)
-        return len(pending)
+        return Written(await asyncio.gather(*pending))
 
     async def send_record(
         self,
@@ -66,8 +65,25 @@ class EventWriter:
         metadata: RecordMetadata = await future
         return metadata
 
-    async def write_raw(self, topic: str, values: Iterable[tuple[bytes, bytes | None]]) -> int:
+    async def write_raw(
+        self, topic: str, values: Iterable[tuple[bytes | None, bytes]]
+    ) -> "Written":
         """Send pre-encoded (key, value) records, e.g. a benchmark's prepared events."""
         pending = [await self._producer.send(topic, value, key=key) for key, value in values]
-        await asyncio.gather(*pending)
-        return len(pending)
+        return Written(await asyncio.gather(*pending))
+
+
+class Written(list[RecordMetadata]):
+    """The broker's acknowledgements of a write, in send order."""
+
+    def end_offsets(self) -> dict[int, int]:
+        """Offset after the last record written, per partition.
+
+        Taken from the acknowledgements rather than asked of the broker: the embedded
+        broker's ListOffsets answers the last batch's base offset + 1, which is short
+        whenever that batch held several records.
+        """
+        ends: dict[int, int] = {}
+        for metadata in self:
+            ends[metadata.partition] = max(ends.get(metadata.partition, 0), metadata.offset + 1)
+        return ends

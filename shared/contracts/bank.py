@@ -3,9 +3,10 @@
 from datetime import date
 from typing import Annotated, Literal, Self
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
 from .base import (
+    PRINTABLE,
     AccountIdentifier,
     CurrencyCode,
     Event,
@@ -17,6 +18,10 @@ from .base import (
 )
 
 Direction = Literal["credit", "debit"]
+# Optional texts carry their bound on the string itself, so the message and the JSON
+# Schema speak of characters, not of "items after validation".
+OptionalText1000 = Annotated[str, StringConstraints(max_length=1000), PRINTABLE] | None
+OptionalText4000 = Annotated[str, StringConstraints(max_length=4000), PRINTABLE] | None
 Category = Annotated[
     str,
     Field(
@@ -109,14 +114,12 @@ class TransactionBooked(_Posting):
         description="Statement text. Up to 4,000 characters are accepted; what exceeds "
         "Xero's 2,000 is shortened visibly when posted.",
     )
-    counterparty_name: PrintableText | None = Field(
+    counterparty_name: OptionalText1000 = Field(
         default=None,
-        max_length=1000,
         description="Payer or payee, if known (Xero shows 255 characters).",
     )
-    reference: PrintableText | None = Field(
+    reference: OptionalText1000 = Field(
         default=None,
-        max_length=1000,
         description="Payment reference, if any (Xero shows 255 characters).",
     )
     category: Category
@@ -131,9 +134,8 @@ class TransactionReversed(_Posting):
     original_transaction_id: Identifier = Field(
         description="`transaction_id` of the TransactionBooked being reversed."
     )
-    description: PrintableText | None = Field(
+    description: OptionalText4000 = Field(
         default=None,
-        max_length=4000,
         description="Why it was reversed; when absent Xero shows `Reversal of <original id>`.",
     )
 

@@ -84,7 +84,8 @@ def _check_printable(value: str) -> str:
     return value
 
 
-PrintableText = Annotated[str, _Printable()]
+PRINTABLE = _Printable()
+PrintableText = Annotated[str, PRINTABLE]
 """Free text without control characters; each field bounds its length with `Field`."""
 
 

@@ -15,7 +15,7 @@ from pydantic import (
     StringConstraints,
 )
 
-from .base import AccountIdentifier, CurrencyCode, Event, Identifier, PrintableText
+from .base import PRINTABLE, AccountIdentifier, CurrencyCode, Event, Identifier, PrintableText
 
 Sink = Literal["bankfeeds", "accounting"]
 ConnectionStatus = Literal["active", "needs_user", "disconnected"]
@@ -42,12 +42,13 @@ def _iana_zone(value: str) -> str:
 
 
 TimeZoneName = Annotated[
-    PrintableText,
+    str,
     StringConstraints(min_length=1, max_length=64),
+    PRINTABLE,
     AfterValidator(_iana_zone),
     Field(examples=["Asia/Hong_Kong"]),
 ]
-HumanMessage = Annotated[PrintableText, StringConstraints(min_length=1, max_length=1000)]
+HumanMessage = Annotated[str, StringConstraints(min_length=1, max_length=1000), PRINTABLE]
 
 
 class AccountMapping(BaseModel):

@@ -27,6 +27,9 @@ class InProcessService:
         return (await self.metrics()).get((name, tuple(sorted(labels.items()))), 0.0)
 
 
+RunSyncer = Callable[..., AbstractAsyncContextManager[InProcessService]]
+
+
 def syncer_settings(env: Env, **overrides: Any) -> SyncerSettings:
     return SyncerSettings(
         database_url=SecretStr(env.database_url("syncer")),
@@ -37,7 +40,7 @@ def syncer_settings(env: Env, **overrides: Any) -> SyncerSettings:
 
 
 @pytest.fixture
-def run_syncer(env: Env) -> Callable[..., AbstractAsyncContextManager[InProcessService]]:
+def run_syncer(env: Env) -> RunSyncer:
     """Start the syncer's real app (real broker, real database) inside the test's loop."""
 
     @asynccontextmanager

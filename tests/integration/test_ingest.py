@@ -1,8 +1,6 @@
 """The syncer's ingest against the real broker and PostgreSQL: exactly once, DLQ for bad input."""
 
 import json
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from typing import Any
 
@@ -20,11 +18,10 @@ from tests.helpers import (
     reversed_,
     rewind_group,
 )
-from tests.integration.conftest import InProcessService
+from tests.integration.conftest import InProcessService, RunSyncer
 from xerosync.producer import EventWriter
 
 INGESTED = "xerosync_transactions_ingested_total"
-RunSyncer = Callable[..., AbstractAsyncContextManager[InProcessService]]
 
 
 async def _rows(engine: AsyncEngine) -> list[dict[str, Any]]:
