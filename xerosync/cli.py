@@ -53,8 +53,12 @@ def dev(
         int, typer.Option(min=1, max=65535, help="Port of the embedded broker.")
     ] = 9092,
 ) -> None:
-    """Run the whole system here: embedded Kafka and PostgreSQL (unless KAFKA_BOOTSTRAP_SERVERS
-    and *_DATABASE_URL point elsewhere), migrated databases, the services, a demo producer."""
+    """Run the whole system on this machine until Ctrl-C.
+
+    Starts an embedded Kafka broker and PostgreSQL (unless KAFKA_BOOTSTRAP_SERVERS and
+    <SERVICE>_DATABASE_URL point elsewhere), migrates the databases, creates the topics,
+    starts the services and a demo producer, and prints what runs where.
+    """
     from xerosync.dev import run_dev
 
     raise typer.Exit(

@@ -1,7 +1,6 @@
 """What the syncer keeps of a transaction event, and how it recognises the same one again."""
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import UTC
 from decimal import Decimal
@@ -65,18 +64,41 @@ def to_ingestible(event: TransactionEvent, *, partition: int, offset: int) -> In
 def content_hash(business: dict[str, Any]) -> bytes:
     """SHA-256 of the business fields, normalised: "125.5" and "125.50" are the same
     amount, and one instant written with two offsets is the same time. The envelope
-    (event_id, occurred_at) is left out, so a re-sent event is still a duplicate."""
-    canonical = json.dumps(
-        [[key, _canonical(value)] for key, value in sorted(business.items())],
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
+    (event_id, occurred_at) is left out, so a re-sent event is still a duplicate.
+
+    Fields are joined in a fixed order with a separator that printable text cannot
+    contain (the contracts refuse control characters), so distinct contents cannot
+    produce the same string.
+    """
+    canonical = _SEPARATOR.join(_canonical(business[name]) for name in _HASHED)
     return hashlib.sha256(canonical.encode()).digest()
 
 
-def _canonical(value: Any) -> Any:
-    if value is None or isinstance(value, str):
+_SEPARATOR = "\x1f"  # ASCII unit separator
+_HASHED = (
+    "transaction_id",
+    "kind",
+    "original_transaction_id",
+    "entity_id",
+    "account_id",
+    "currency",
+    "amount",
+    "direction",
+    "balance_after",
+    "booked_at",
+    "value_date",
+    "description",
+    "counterparty_name",
+    "reference",
+    "category",
+)
+
+
+def _canonical(value: Any) -> str:
+    if value is None:
+        return "\x00"  # distinct from an empty string
+    if isinstance(value, str):
         return value
     if isinstance(value, Decimal):
         return str(value.quantize(_STORED_PLACES))
-    return value.isoformat()
+    return str(value.isoformat())
