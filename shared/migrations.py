@@ -111,7 +111,7 @@ async def create_database(url: SecretStr) -> bool:
     name = target.database
     if not name:
         raise ValueError("the database URL names no database")
-    connection = await asyncpg.connect(**_asyncpg_params(target.set(database="postgres")))
+    connection = await connect_maintenance(url)
     try:
         exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if exists:
@@ -125,6 +125,13 @@ async def create_database(url: SecretStr) -> bool:
         return True
     finally:
         await connection.close()
+
+
+async def connect_maintenance(url: SecretStr | str) -> asyncpg.Connection:
+    """A plain asyncpg connection to the server's `postgres` database, for DDL such as
+    CREATE DATABASE, which cannot run inside the pooled, transactional engine."""
+    raw = url.get_secret_value() if isinstance(url, SecretStr) else url
+    return await asyncpg.connect(**_asyncpg_params(make_url(raw).set(database="postgres")))
 
 
 def _asyncpg_params(url: Any) -> dict[str, Any]:

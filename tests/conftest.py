@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from shared.contracts.topics import Topics
 from shared.kafka import ensure_topics, topic_plan
-from shared.migrations import upgrade
+from shared.migrations import connect_maintenance, upgrade
 from shared.settings import KafkaSettings, asyncpg_url
 from xerosync.devstack.broker import EmbeddedBroker
 from xerosync.devstack.postgres import EmbeddedPostgres
@@ -78,15 +78,8 @@ def infrastructure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infrast
             postgres.stop()
 
 
-async def _admin(infra: Infrastructure) -> asyncpg.Connection:
-    url = make_url(infra.postgres_url)
-    return await asyncpg.connect(
-        user=url.username or "postgres",
-        password=url.password,
-        host=url.query.get("host") or url.host,
-        port=url.port,
-        database=url.database or "postgres",
-    )
+async def admin_connection(infra: Infrastructure) -> asyncpg.Connection:
+    return await connect_maintenance(infra.postgres_url)
 
 
 @pytest.fixture(scope="session")
@@ -94,7 +87,7 @@ async def database_templates(infrastructure: Infrastructure) -> AsyncIterator[di
     """Each service's schema, migrated once per session, to clone per test."""
     session = uuid.uuid4().hex[:8]
     templates = {name: f"xs_tpl_{name}_{session}" for name in SERVICES}
-    admin = await _admin(infrastructure)
+    admin = await admin_connection(infrastructure)
     try:
         for name, template in templates.items():
             await admin.execute(f'CREATE DATABASE "{template}"')
@@ -142,7 +135,7 @@ async def env(
     test_id = uuid.uuid4().hex[:10]
     topics = Topics(f"t{test_id}.")
     databases = {name: f"xs_{name}_{test_id}" for name in SERVICES}
-    admin = await _admin(infrastructure)
+    admin = await admin_connection(infrastructure)
     try:
         for name, database in databases.items():
             await admin.execute(

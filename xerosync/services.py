@@ -17,8 +17,13 @@ _ROOT = Path(services.__file__).resolve().parent
 class ServiceInfo:
     name: str
     settings: type[ServiceSettings]
-    port: int
     runnable: bool
+
+    @property
+    def port(self) -> int:
+        """The service's default HTTP port, as its settings declare it."""
+        default: int = self.settings.model_fields["http_port"].default
+        return default
 
     @property
     def env_prefix(self) -> str:
@@ -41,8 +46,8 @@ class ServiceInfo:
 SERVICES: dict[str, ServiceInfo] = {
     info.name: info
     for info in (
-        ServiceInfo("connector", ConnectorSettings, 8000, runnable=False),
-        ServiceInfo("scheduler", SchedulerSettings, 8001, runnable=False),
-        ServiceInfo("syncer", SyncerSettings, 8002, runnable=True),
+        ServiceInfo("connector", ConnectorSettings, runnable=False),
+        ServiceInfo("scheduler", SchedulerSettings, runnable=False),
+        ServiceInfo("syncer", SyncerSettings, runnable=True),
     )
 }

@@ -1,9 +1,6 @@
 """Readiness tells ops which dependency is missing; health stays about the process."""
 
-import asyncpg
-from sqlalchemy.engine import make_url
-
-from tests.conftest import Env
+from tests.conftest import Env, admin_connection
 from tests.integration.conftest import RunSyncer
 
 
@@ -14,13 +11,7 @@ async def test_readyz_reports_a_database_outage_by_name(env: Env, run_syncer: Ru
         assert ready.json() == {"status": "ready", "checks": {"broker": "ok", "database": "ok"}}
 
         # Take the database away under the running service.
-        url = make_url(env.infrastructure.postgres_url)
-        admin = await asyncpg.connect(
-            user=url.username or "postgres",
-            host=url.query.get("host") or url.host,
-            port=url.port,
-            database="postgres",
-        )
+        admin = await admin_connection(env.infrastructure)
         database = env.databases["syncer"]
         try:
             await admin.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS false')

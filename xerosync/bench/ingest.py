@@ -31,6 +31,7 @@ from aiokafka.admin import NewTopic
 from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import make_url
 
 from services.syncer.config import INGEST_GROUP
 from shared.contracts.bank import TransactionBooked
@@ -140,8 +141,6 @@ class IngestBench:
     def _database_url(self, name: str) -> str:
         base = self.stack.database_url("syncer")
         # Same server, fresh database: swap the database name in the URL.
-        from sqlalchemy.engine import make_url  # noqa: PLC0415 - only needed here
-
         return make_url(base).set(database=name).render_as_string(hide_password=False)
 
     def _start(self, contender: str, run: _Run) -> ManagedProcess:

@@ -117,8 +117,8 @@ class Stack:
     def service_url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.http_port(service)}"
 
-    def service_env(self, service: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        info: ServiceInfo = SERVICES[service]
+    def common_env(self) -> dict[str, str]:
+        """What every process of this stack needs: the broker and the topic prefix."""
         env = dict(os.environ)
         env.update(
             {
@@ -126,13 +126,23 @@ class Stack:
                 "KAFKA_IDEMPOTENT_PRODUCER": str(self.kafka.idempotent_producer).lower(),
                 "KAFKA_SESSION_TIMEOUT_MS": str(self.kafka.session_timeout_ms),
                 "TOPIC_PREFIX": self.config.topic_prefix,
-                info.database_env: self.database_url(service),
-                f"{info.env_prefix}HTTP_PORT": str(self.http_port(service)),
-                f"{info.env_prefix}HTTP_HOST": "127.0.0.1",
                 "PYTHONUNBUFFERED": "1",
             }
         )
         env.update(self.config.extra_env)
+        return env
+
+    def service_env(self, service: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """A service's environment: the common one plus its database and HTTP address."""
+        info: ServiceInfo = SERVICES[service]
+        env = self.common_env()
+        env.update(
+            {
+                info.database_env: self.database_url(service),
+                f"{info.env_prefix}HTTP_PORT": str(self.http_port(service)),
+                f"{info.env_prefix}HTTP_HOST": "127.0.0.1",
+            }
+        )
         env.update(extra or {})
         return env
 
@@ -155,12 +165,11 @@ class Stack:
         return process
 
     def start_tool(self, name: str, argv: list[str]) -> ManagedProcess:
-        env = self.service_env("syncer")  # same broker and prefix
         process = ManagedProcess(
             name,
             [sys.executable, "-m", "xerosync", *argv],
             log_path=self.config.work_dir / f"{name}.log",
-            env=env,
+            env=self.common_env(),
         ).start()
         self.processes[name] = process
         self.started[name] = process
