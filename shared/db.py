@@ -69,7 +69,7 @@ async def ping(engine: AsyncEngine) -> None:
 
 
 def is_transient(error: BaseException) -> bool:
-    if isinstance(error, (TimeoutError, ConnectionError, OSError)):
+    if isinstance(error, (TimeoutError, OSError)):  # OSError covers ConnectionError
         return True
     if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
         return True

@@ -76,7 +76,9 @@ def _report_leftovers(stack: Stack) -> None:
     """Say what is left after stopping, having checked rather than assumed."""
     alive = [name for name, process in stack.started.items() if process.running()]
     ports = [("broker", stack.kafka.bootstrap_servers)] if stack.broker else []
-    ports += [(name, f"127.0.0.1:{stack.http_port(name)}") for name in stack.started_services]
+    ports += [
+        (name, f"127.0.0.1:{stack.http_port(name)}") for name in stack.started if name in SERVICES
+    ]
     busy = [f"{name} {address}" for name, address in ports if _listening(address)]
     if alive or busy:
         console.print(f"[yellow]still running:[/] {', '.join(alive + busy)}")
@@ -91,13 +93,8 @@ def _listening(address: str) -> bool:
 
 def _supervise(stack: Stack, stop: threading.Event) -> int:
     """Wait for Ctrl-C; if any child dies meanwhile, say which and why, and stop."""
-    watched = dict(stack.processes)
-    if stack.broker is not None:
-        watched["broker"] = stack.broker.process
-    if stack.postgres is not None and stack.postgres.process is not None:
-        watched["postgres"] = stack.postgres.process
     while not stop.wait(0.5):
-        for name, process in watched.items():
+        for name, process in stack.started.items():
             if not process.running():
                 console.print(f"[red]{name} exited (code {process.poll()})[/]:")
                 console.print(process.log_tail(), markup=False, highlight=False)

@@ -158,10 +158,6 @@ class Topics:
         """Consumer group id, prefixed like the topics so environments never share one."""
         return f"{self.prefix}{name}"
 
-    def all_names(self, *, with_dlq: bool = True) -> list[str]:
-        names = [self.name(spec) for spec in ALL_TOPICS]
-        return names + [dlq_of(n) for n in names] if with_dlq else names
-
 
 def dlq_of(topic: str) -> str:
     return f"{topic}{DLQ_SUFFIX}"

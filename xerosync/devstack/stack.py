@@ -64,10 +64,9 @@ class Stack:
         self.config = config
         self.broker: EmbeddedBroker | None = None
         self.postgres: EmbeddedPostgres | None = None
-        self.processes: dict[str, ManagedProcess] = {}
         self.started: dict[str, ManagedProcess] = {}
-        """Every process this stack started, kept after stop() so callers can verify."""
-        self.started_services: list[str] = []
+        """Every process this stack started, in start order; kept after stop() so callers
+        can verify that each one exited."""
         self.kafka = KafkaSettings(
             bootstrap_servers=config.kafka_bootstrap_servers or f"127.0.0.1:{config.broker_port}",
             # The embedded broker lacks InitProducerId; a real cluster keeps the env's choice.
@@ -157,9 +156,7 @@ class Stack:
             log_path=self.config.work_dir / f"{service}.log",
             env=self.service_env(service, extra_env),
         ).start()
-        self.processes[service] = process
         self.started[service] = process
-        self.started_services.append(service)
         if wait:
             process.wait_http_ok(f"{self.service_url(service)}/readyz")
         return process
@@ -171,17 +168,12 @@ class Stack:
             log_path=self.config.work_dir / f"{name}.log",
             env=self.common_env(),
         ).start()
-        self.processes[name] = process
         self.started[name] = process
         return process
 
     # ------------------------------------------------------------------ shutdown
     def stop(self) -> None:
-        """Stop in reverse order of dependency: tools and services, then infrastructure."""
-        for process in reversed(list(self.processes.values())):
+        """Stop in reverse start order: tools and services first, then PostgreSQL and the
+        broker they depend on."""
+        for process in reversed(self.started.values()):
             process.stop()
-        self.processes.clear()
-        if self.broker is not None:
-            self.broker.stop()
-        if self.postgres is not None:
-            self.postgres.stop()
