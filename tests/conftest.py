@@ -30,10 +30,11 @@ TEST_PARTITIONS = 3
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Each test's layer follows from its folder: tests/unit, tests/integration, tests/e2e."""
+    """Each test's layer follows from its folder: tests/unit, tests/sandbox, tests/integration,
+    tests/e2e."""
     for item in items:
         layer = Path(item.path).parent.name
-        if layer in {"unit", "integration", "e2e"}:
+        if layer in {"unit", "sandbox", "integration", "e2e"}:
             item.add_marker(getattr(pytest.mark, layer))
 
 

@@ -52,6 +52,9 @@ def dev(
     broker_port: Annotated[
         int, typer.Option(min=1, max=65535, help="Port of the embedded broker.")
     ] = 9092,
+    sandbox_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Port of the Xero sandbox.")
+    ] = 8090,
 ) -> None:
     """Run the whole system on this machine until Ctrl-C.
 
@@ -68,6 +71,7 @@ def dev(
             demo_interval=demo_interval,
             demo_entities=demo_entities,
             broker_port=broker_port,
+            sandbox_port=sandbox_port,
         )
     )
 
@@ -80,6 +84,23 @@ def syncer() -> None:
 
     load_settings(SyncerSettings)  # fail with a readable message before anything starts
     run_syncer()
+
+
+@app.command()
+def sandbox(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8090,
+    log_level: Annotated[str, typer.Option(help="debug also logs every request.")] = "info",
+    demo: Annotated[bool, typer.Option(help="Start with the demo organisations.")] = False,
+) -> None:
+    """Run the Xero sandbox: Xero's identity, accounting and bank-feeds APIs, plus /admin.
+
+    Point the services' Xero base URLs at it (login, identity and API all live on this one
+    server). Its admin API is documented at http://HOST:PORT/admin/docs.
+    """
+    from xero_sandbox.server import run
+
+    run(host=host, port=port, log_level=log_level, demo=demo)
 
 
 @app.command()

@@ -10,7 +10,7 @@ from types import FrameType
 
 from rich.console import Console
 
-from xerosync.devstack.processes import ProcessFailed, port_open
+from xerosync.devstack.processes import ProcessFailed, port_open, require_free
 from xerosync.devstack.stack import Stack, StackConfig
 from xerosync.services import SERVICES
 
@@ -24,6 +24,7 @@ def run_dev(
     demo_interval: float,
     demo_entities: int,
     broker_port: int,
+    sandbox_port: int,
 ) -> int:
     work_dir = data_dir or Path(tempfile.mkdtemp(prefix="xerosync-dev-"))
     stack = Stack(StackConfig.from_environment(work_dir, broker_port=broker_port))
@@ -40,6 +41,10 @@ def run_dev(
             stack.start_infrastructure()
         with console.status("creating databases, migrating, creating topics…"):
             asyncio.run(stack.prepare())
+        with console.status("starting the Xero sandbox…"):
+            require_free("127.0.0.1", sandbox_port, "the Xero sandbox", "use --sandbox-port")
+            sandbox = stack.start_tool("sandbox", ["sandbox", f"--port={sandbox_port}", "--demo"])
+            sandbox.wait_http_ok(f"http://127.0.0.1:{sandbox_port}/admin/time")
         running = [name for name, info in SERVICES.items() if info.runnable]
         for name in running:
             if stop.is_set():
@@ -56,7 +61,7 @@ def run_dev(
                     f"--entities={demo_entities}",
                 ],
             )
-        _print_summary(stack, running, demo)
+        _print_summary(stack, running, demo, sandbox_port)
         exit_code = _supervise(stack, stop)
     except ProcessFailed as error:
         console.print(f"[red]error:[/] {error}")
@@ -68,17 +73,19 @@ def run_dev(
             shutil.rmtree(work_dir, ignore_errors=True)
         elif data_dir is None:
             console.print(f"logs kept in {work_dir}")
-        _report_leftovers(stack)
+        _report_leftovers(stack, sandbox_port)
     return exit_code
 
 
-def _report_leftovers(stack: Stack) -> None:
+def _report_leftovers(stack: Stack, sandbox_port: int) -> None:
     """Say what is left after stopping, having checked rather than assumed."""
     alive = [name for name, process in stack.started.items() if process.running()]
     ports = [("broker", stack.kafka.bootstrap_servers)] if stack.broker else []
     ports += [
         (name, f"127.0.0.1:{stack.http_port(name)}") for name in stack.started if name in SERVICES
     ]
+    if "sandbox" in stack.started:
+        ports.append(("sandbox", f"127.0.0.1:{sandbox_port}"))
     busy = [f"{name} {address}" for name, address in ports if _listening(address)]
     if alive or busy:
         console.print(f"[yellow]still running:[/] {', '.join(alive + busy)}")
@@ -102,7 +109,7 @@ def _supervise(stack: Stack, stop: threading.Event) -> int:
     return 0
 
 
-def _print_summary(stack: Stack, running: list[str], demo: bool) -> None:
+def _print_summary(stack: Stack, running: list[str], demo: bool, sandbox_port: int) -> None:
     rows: list[tuple[str, str]] = []
     embedded = " (embedded Tansu, memory only)" if stack.broker else ""
     rows.append(("Kafka broker", stack.kafka.bootstrap_servers + embedded))
@@ -115,6 +122,10 @@ def _print_summary(stack: Stack, running: list[str], demo: bool) -> None:
             rows.append((name, f"{url}  ({url}/metrics, /healthz, /readyz); db {database}"))
         else:
             rows.append((name, f"not built yet; its database {database} is migrated"))
+    sandbox = f"http://127.0.0.1:{sandbox_port}"
+    rows.append(
+        ("Xero sandbox", f"{sandbox}  (admin API {sandbox}/admin/docs; demo organisations)")
+    )
     rows.append(("demo producer", "publishing HKD/CNY/USD transactions" if demo else "off"))
     rows.append(("logs", str(stack.config.work_dir)))
     if stack.postgres is not None:

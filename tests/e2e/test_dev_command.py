@@ -31,7 +31,7 @@ async def _ready(url: str) -> bool:
 
 
 async def test_dev_runs_everything_counts_events_and_stops_clean(tmp_path: Path) -> None:
-    broker_port, syncer_port = free_port(), free_port()
+    broker_port, syncer_port, sandbox_port = free_port(), free_port(), free_port()
     # A user's shell: no servers configured, so dev embeds its own.
     pointing_elsewhere = {"KAFKA_BOOTSTRAP_SERVERS", "TOPIC_PREFIX"}
     env = {
@@ -48,6 +48,7 @@ async def test_dev_runs_everything_counts_events_and_stops_clean(tmp_path: Path)
             "xerosync",
             "dev",
             f"--broker-port={broker_port}",
+            f"--sandbox-port={sandbox_port}",
             "--demo-interval=0.2",
             env=env,
             stdout=log,
@@ -65,8 +66,11 @@ async def test_dev_runs_everything_counts_events_and_stops_clean(tmp_path: Path)
         names = await eventually(
             command_lines, until=lambda names: "produce-demo" in names, what="demo producer"
         )
-        for part in ("tansu", "postgres", "xerosync syncer"):
+        for part in ("tansu", "postgres", "xerosync syncer", "xerosync sandbox"):
             assert part in names
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{sandbox_port}") as sandbox:
+            organisations = (await sandbox.get("/admin/organisations")).json()
+        assert {o["name"] for o in organisations} >= {"Acme Trading Ltd", "Partner Edition Co"}
 
         # The demo's history arrives whole and valid.
         expected_history = sum(
@@ -110,3 +114,4 @@ async def test_dev_runs_everything_counts_events_and_stops_clean(tmp_path: Path)
     assert survivors == [], output
     assert not port_open("127.0.0.1", broker_port)
     assert not port_open("127.0.0.1", syncer_port)
+    assert not port_open("127.0.0.1", sandbox_port)

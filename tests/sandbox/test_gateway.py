@@ -1,0 +1,331 @@
+"""What stands before every API call: 401/403, rate limits, Idempotency-Key, injected faults.
+
+A test-only route behind the gateway counts how often the work really ran.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from tests.sandbox.conftest import Connect
+from xero_sandbox import identity
+from xero_sandbox.app import create_app
+from xero_sandbox.gateway import DroppedResponse, call_context
+from xero_sandbox.organisations import OrganisationIn, create_organisation
+from xero_sandbox.state import Sandbox
+
+WORK = "/api.xro/2.0/TestWork"
+
+
+@dataclass
+class Work:
+    runs: int = 0
+    hold: asyncio.Event | None = None
+    entered: int = 0
+    all_in: asyncio.Event = field(default_factory=asyncio.Event)
+    expect: int = 0
+    bodies: list[bytes] = field(default_factory=list)
+
+
+@pytest.fixture
+def work() -> Work:
+    return Work()
+
+
+@pytest.fixture
+async def client(sandbox: Sandbox, work: Work) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(sandbox)
+
+    async def do_work(request: Request) -> JSONResponse:
+        context = call_context(request)
+        work.entered += 1
+        if work.entered == work.expect:
+            work.all_in.set()
+        if work.hold is not None:
+            await work.hold.wait()
+        work.runs += 1
+        work.bodies.append(await request.body())
+        return JSONResponse({"run": work.runs, "tenant": context.organisation.tenant_id})
+
+    app.router.add_api_route(WORK.lower(), do_work, methods=["GET", "PUT", "POST"])
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sandbox.test") as client:
+        yield client
+
+
+async def test_missing_or_unknown_token_is_401_in_xeros_shape(client: httpx.AsyncClient) -> None:
+    for headers in ({}, {"Authorization": "Bearer not-a-token"}):
+        answer = await client.get(WORK, headers=headers)
+        assert answer.status_code == 401
+        body = answer.json()
+        assert (body["Title"], body["Status"], body["Detail"]) == (
+            "Unauthorized",
+            401,
+            "AuthenticationUnsuccessful",
+        )
+        assert "X-MinLimit-Remaining" not in answer.headers
+
+
+async def test_tenant_header_is_required(client: httpx.AsyncClient, connect: Connect) -> None:
+    tenant = await connect()
+    headers = {k: v for k, v in tenant.headers.items() if k != "Xero-Tenant-Id"}
+    answer = await client.get(WORK, headers=headers)
+    assert answer.status_code == 403
+    assert (await client.get(WORK, headers=tenant.headers)).status_code == 200
+
+
+async def test_scopes_are_checked(client: httpx.AsyncClient, connect: Connect) -> None:
+    tenant = await connect(scope="offline_access accounting.settings.read")
+    assert (await client.get("/api.xro/2.0/TestWork", headers=tenant.headers)).status_code == 200
+    answer = await client.put(WORK, headers=tenant.headers, json={})
+    assert answer.status_code == 403
+    assert answer.json()["Detail"] == "AuthorizationUnsuccessful"
+    feeds = await client.get("/bankfeeds.xro/1.0/FeedConnections", headers=tenant.headers)
+    assert feeds.status_code == 403
+
+
+async def test_sixty_calls_a_minute_per_organisation(
+    client: httpx.AsyncClient, sandbox: Sandbox, connect: Connect
+) -> None:
+    tenant, other = await connect(name="Busy"), await connect(name="Quiet")
+    remaining = []
+    for _ in range(60):
+        answer = await client.get(WORK, headers=tenant.headers)
+        assert answer.status_code == 200
+        remaining.append(int(answer.headers["X-MinLimit-Remaining"]))
+    assert remaining == list(range(59, -1, -1))
+    assert answer.headers["X-DayLimit-Remaining"] == "4940"
+    assert answer.headers["X-AppMinLimit-Remaining"] == "9940"
+
+    refused = await client.get(WORK, headers=tenant.headers)
+    assert refused.status_code == 429
+    assert refused.headers["X-Rate-Limit-Problem"] == "minute"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert "run" not in refused.text
+    # Another organisation has its own budget.
+    assert (await client.get(WORK, headers=other.headers)).status_code == 200
+
+    sandbox.clock.advance(60)
+    assert (await client.get(WORK, headers=tenant.headers)).status_code == 200
+
+
+async def test_day_and_app_limits(
+    client: httpx.AsyncClient, sandbox: Sandbox, connect: Connect
+) -> None:
+    limits = await client.put("/admin/limits", json={"per_day": 3, "app_per_minute": 1000})
+    assert limits.json()["per_day"] == 3
+    tenant = await connect()
+    for _ in range(3):
+        assert (await client.get(WORK, headers=tenant.headers)).status_code == 200
+    sandbox.clock.advance(120)  # the minute window is clear; the day is not
+    refused = await client.get(WORK, headers=tenant.headers)
+    assert (refused.status_code, refused.headers["X-Rate-Limit-Problem"]) == (429, "day")
+    assert int(refused.headers["Retry-After"]) > 86_000
+
+    await client.put("/admin/limits", json={"per_day": 5000, "app_per_minute": 2})
+    # One app, two organisations: the app's budget is shared between them.
+    first = await connect(name="A")
+    second = create_organisation(sandbox, OrganisationIn(name="B"))
+    user = sandbox.user("user@example.com")
+    identity.consent(sandbox, first.app, user, [second.tenant_id], ("accounting.settings",))
+    assert (await client.get(WORK, headers=first.headers)).status_code == 200
+    to_second = {**first.headers, "Xero-Tenant-Id": second.tenant_id}
+    assert (await client.get(WORK, headers=to_second)).status_code == 200
+    app_refused = await client.get(WORK, headers=to_second)
+    assert app_refused.headers["X-Rate-Limit-Problem"] == "appminute"
+    assert app_refused.headers["X-AppMinLimit-Remaining"] == "0"
+
+
+async def test_five_calls_in_flight_per_organisation(
+    client: httpx.AsyncClient, connect: Connect, work: Work
+) -> None:
+    tenant = await connect()
+    work.hold, work.expect = asyncio.Event(), 5
+    held = [asyncio.create_task(client.get(WORK, headers=tenant.headers)) for _ in range(5)]
+    await work.all_in.wait()
+    sixth = await client.get(WORK, headers=tenant.headers)
+    assert (sixth.status_code, sixth.headers["X-Rate-Limit-Problem"]) == (429, "concurrent")
+    work.hold.set()
+    assert [r.status_code for r in await asyncio.gather(*held)] == [200] * 5
+    assert (await client.get(WORK, headers=tenant.headers)).status_code == 200
+
+
+async def test_statements_have_their_own_per_app_limit(
+    client: httpx.AsyncClient, connect: Connect
+) -> None:
+    await client.put("/admin/limits", json={"statements_per_minute": 2})
+    tenant = await connect()
+    for _ in range(2):
+        answer = await client.post("/bankfeeds.xro/1.0/Statements", headers=tenant.headers, json={})
+        assert answer.status_code != 429
+    refused = await client.post("/bankfeeds.xro/1.0/Statements", headers=tenant.headers, json={})
+    assert (refused.status_code, refused.headers["X-Rate-Limit-Problem"]) == (429, "statements")
+    # Other calls are not statements.
+    assert (await client.get(WORK, headers=tenant.headers)).status_code == 200
+
+
+# ----------------------------------------------------------------------------- idempotency
+
+
+async def test_same_key_same_request_is_answered_from_memory(
+    client: httpx.AsyncClient, connect: Connect, work: Work
+) -> None:
+    tenant = await connect()
+    headers = {**tenant.headers, "Idempotency-Key": "key-1"}
+    first = await client.put(WORK, headers=headers, json={"a": 1})
+    second = await client.put(WORK, headers=headers, json={"a": 1})
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert first.json() == second.json() == {"run": 1, "tenant": tenant.tenant_id}
+    assert work.runs == 1
+    # The replay still counts against the limits and says so.
+    assert (
+        int(second.headers["X-MinLimit-Remaining"])
+        == int(first.headers["X-MinLimit-Remaining"]) - 1
+    )
+    # Without a key, or with another key, the work runs again.
+    assert (await client.put(WORK, headers=tenant.headers, json={"a": 1})).json()["run"] == 2
+    other_key = {**tenant.headers, "Idempotency-Key": "key-2"}
+    assert (await client.put(WORK, headers=other_key, json={"a": 1})).json()["run"] == 3
+
+
+async def test_same_key_different_request_is_refused(
+    client: httpx.AsyncClient, connect: Connect, work: Work
+) -> None:
+    tenant = await connect()
+    headers = {**tenant.headers, "Idempotency-Key": "key-1"}
+    await client.put(WORK, headers=headers, json={"a": 1})
+    refused = await client.put(WORK, headers=headers, json={"a": 2})
+    assert refused.status_code == 400
+    assert refused.json()["Type"] == "ValidationException"
+    assert "different request" in refused.json()["Message"]
+    feeds = await client.post("/bankfeeds.xro/1.0/TestOther", headers=headers, json={"a": 1})
+    assert feeds.status_code == 400  # another path is another request
+    assert work.runs == 1
+
+
+async def test_keys_are_scoped_to_the_organisation_and_bounded(
+    client: httpx.AsyncClient, connect: Connect, work: Work
+) -> None:
+    one, two = await connect(name="One"), await connect(name="Two")
+    for tenant in (one, two):
+        answer = await client.put(WORK, headers={**tenant.headers, "Idempotency-Key": "k"}, json={})
+        assert answer.json()["tenant"] == tenant.tenant_id
+    assert work.runs == 2
+    too_long = await client.put(
+        WORK, headers={**one.headers, "Idempotency-Key": "k" * 129}, json={}
+    )
+    assert too_long.status_code == 400
+    assert "128" in too_long.json()["Message"]
+    assert work.runs == 2
+
+
+async def test_a_repeat_during_the_first_waits_for_its_answer(
+    client: httpx.AsyncClient, connect: Connect, work: Work
+) -> None:
+    tenant = await connect()
+    headers = {**tenant.headers, "Idempotency-Key": "slow"}
+    work.hold, work.expect = asyncio.Event(), 1
+    first = asyncio.create_task(client.put(WORK, headers=headers, json={}))
+    await work.all_in.wait()
+    second = asyncio.create_task(client.put(WORK, headers=headers, json={}))
+    await asyncio.sleep(0)
+    work.hold.set()
+    answers = await asyncio.gather(first, second)
+    assert [a.json()["run"] for a in answers] == [1, 1]
+    assert work.runs == 1
+
+
+async def test_keys_expire_after_the_window(
+    client: httpx.AsyncClient, sandbox: Sandbox, connect: Connect, work: Work
+) -> None:
+    await client.put("/admin/limits", json={"idempotency_window_seconds": 600})
+    tenant = await connect()
+    headers = {**tenant.headers, "Idempotency-Key": "k"}
+    await client.put(WORK, headers=headers, json={})
+    sandbox.clock.advance(599)
+    await client.put(WORK, headers=headers, json={})
+    assert work.runs == 1
+    sandbox.clock.advance(2)
+    await client.put(WORK, headers=headers, json={})
+    assert work.runs == 2
+
+
+# ----------------------------------------------------------------------------- faults
+
+
+async def test_injected_errors_do_no_work_and_are_not_remembered(
+    client: httpx.AsyncClient, connect: Connect, work: Work
+) -> None:
+    tenant = await connect()
+    plan = {"rules": [{"kind": "error", "status": 503, "times": 1, "path": WORK}]}
+    assert (await client.put("/admin/faults", json=plan)).status_code == 200
+    headers = {**tenant.headers, "Idempotency-Key": "k"}
+    failed = await client.put(WORK, headers=headers, json={})
+    assert failed.status_code == 503
+    assert work.runs == 0
+    retried = await client.put(WORK, headers=headers, json={})
+    assert retried.status_code == 200
+    assert work.runs == 1
+    assert (await client.get("/admin/faults")).json() == {"rules": [], "fired": {"error": 1}}
+
+
+async def test_bank_feed_errors_are_problem_details(
+    client: httpx.AsyncClient, connect: Connect
+) -> None:
+    tenant = await connect()
+    await client.put("/admin/faults", json={"rules": [{"kind": "error", "status": 500}]})
+    answer = await client.get("/bankfeeds.xro/1.0/FeedConnections", headers=tenant.headers)
+    assert answer.status_code == 500
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["type"] == "internal-error"
+
+
+async def test_dropped_answer_after_the_write_is_replayed_by_key(
+    client: httpx.AsyncClient, sandbox: Sandbox, connect: Connect, work: Work
+) -> None:
+    tenant = await connect()
+    plan = {"rules": [{"kind": "drop_after_write", "times": 1, "methods": ["PUT"]}]}
+    await client.put("/admin/faults", json=plan)
+    headers = {**tenant.headers, "Idempotency-Key": "k"}
+    with pytest.raises(DroppedResponse):
+        await client.put(WORK, headers=headers, json={})
+    assert work.runs == 1  # the write happened; the client cannot know
+    replay = await client.put(WORK, headers=headers, json={})
+    assert replay.json()["run"] == 1
+    assert work.runs == 1
+    log = (await client.get(f"/admin/requests?tenant_id={tenant.tenant_id}")).json()
+    assert [(r["fault"], r["replayed"]) for r in log] == [("drop_after_write", False), (None, True)]
+
+
+async def test_timeouts_never_answer_and_do_no_work(
+    client: httpx.AsyncClient, connect: Connect, work: Work
+) -> None:
+    tenant = await connect()
+    await client.put(
+        "/admin/faults", json={"rules": [{"kind": "timeout", "timeout_s": 0.05, "times": 1}]}
+    )
+    with pytest.raises(DroppedResponse):
+        await client.put(WORK, headers=tenant.headers, json={})
+    assert work.runs == 0
+
+
+async def test_fault_rates_are_drawn_from_the_seed(
+    client: httpx.AsyncClient, connect: Connect
+) -> None:
+    tenant = await connect()
+
+    async def pattern() -> list[int]:
+        await client.put(
+            "/admin/faults",
+            json={"seed": 7, "rules": [{"kind": "error", "rate": 0.5, "path": WORK}]},
+        )
+        return [(await client.get(WORK, headers=tenant.headers)).status_code for _ in range(20)]
+
+    first = await pattern()
+    assert first == await pattern()
+    assert 0 < first.count(503) < 20
