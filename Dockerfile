@@ -23,6 +23,8 @@ COPY pyproject.toml constraints.txt README.m[d] ./
 COPY xerosync ./xerosync
 COPY shared ./shared
 COPY services ./services
+# The Xero sandbox, for compose's stand-in Xero; production never starts it.
+COPY xero_sandbox ./xero_sandbox
 RUN pip install --no-cache-dir -c constraints.txt . \
     && xerosync --help > /dev/null
 

@@ -4,6 +4,7 @@ walked in a real browser."""
 import base64
 import hashlib
 import secrets
+import signal
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -18,7 +19,8 @@ REDIRECT = "https://bank.example/xero/callback"
 
 async def admin_setup(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
     tenant = await client.post(
-        "/admin/organisations", json={"name": "Acme Trading HK", "base_currency": "HKD"}
+        "/admin/organisations",
+        json={"name": "Acme Trading HK", "base_currency": "HKD", "multi_currency": True},
     )
     app = await client.post("/admin/apps", json={"name": "Acme Bank", "redirect_uris": [REDIRECT]})
     tenant_id: str = tenant.json()["tenant_id"]
@@ -53,7 +55,9 @@ async def test_a_dropped_answer_breaks_the_connection_and_the_key_replays_it(
             (None, True),
         ]
         assert replay.status_code == log[-1]["status"]
-    assert sandbox_server.process.stop() == 0 or sandbox_server.process.poll() is not None
+    # SIGTERM stops it gracefully (uvicorn re-raises the signal once it has shut down).
+    assert sandbox_server.process.stop() in {0, -signal.SIGTERM}
+    assert "Application shutdown complete" in sandbox_server.process.log_tail()
 
 
 async def test_a_browser_walks_the_consent_page(
