@@ -34,10 +34,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from shared.xero_timezones import XERO_TO_IANA
 from xero_sandbox.errors import XeroError, bankfeeds_problem
+from xero_sandbox.organisations import local_today
 from xero_sandbox.state import (
     Account,
     FeedConnection,
@@ -346,11 +345,6 @@ class Receipt:
 
     statements: list[Statement]
     duplicates: bool
-
-
-def local_today(organisation: Organisation, now: datetime) -> date:
-    """Today in the organisation's time zone: what "the future" means to its statements."""
-    return now.astimezone(ZoneInfo(XERO_TO_IANA[organisation.timezone])).date()
 
 
 def one_year_before(day: date) -> date:

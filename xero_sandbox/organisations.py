@@ -1,7 +1,10 @@
-"""Creating organisations, as the admin API does: a new Xero organisation with its chart."""
+"""Creating organisations, as the admin API does: a new Xero organisation with its chart;
+and an organisation's date, in its own time zone."""
 
 import secrets
+from datetime import date, datetime
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -96,3 +99,9 @@ def create_organisation(sandbox: Sandbox, spec: OrganisationIn) -> Organisation:
         organisation.accounts[account.account_id] = account
     sandbox.organisations[organisation.tenant_id] = organisation
     return organisation
+
+
+def local_today(organisation: Organisation, now: datetime) -> date:
+    """The organisation's date now, in its own time zone (validated when it was created):
+    the day an undated bank transaction takes, and what "the future" means to statements."""
+    return now.astimezone(ZoneInfo(XERO_TO_IANA[organisation.timezone])).date()

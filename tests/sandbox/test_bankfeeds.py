@@ -11,8 +11,8 @@ import pytest
 from tests.sandbox.conftest import ALL_SCOPES, Connect, Tenant
 from tests.xero_openapi import xero_specs_or_skip
 from xero_sandbox import identity
-from xero_sandbox.bankfeeds import local_today, one_year_before
-from xero_sandbox.organisations import OrganisationIn, create_organisation
+from xero_sandbox.bankfeeds import one_year_before
+from xero_sandbox.organisations import OrganisationIn, create_organisation, local_today
 from xero_sandbox.state import Account, Organisation, Sandbox, new_id
 
 BASE = "/bankfeeds.xro/1.0"

@@ -14,7 +14,7 @@ import httpx
 from tests.sandbox.conftest import Connect
 from tests.sandbox.contract import ContractCheck
 from tests.xero_openapi import openapi_dir_or_skip
-from xero_sandbox.bankfeeds import local_today
+from xero_sandbox.organisations import local_today
 from xero_sandbox.state import Sandbox
 
 API = "/api.xro/2.0"

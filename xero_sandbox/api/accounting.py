@@ -5,7 +5,8 @@ The gateway has already checked the token, tenant, scopes, rate limits and Idemp
 What this layer keeps:
 - every 2xx answer is Xero's envelope (`Id`, `Status`, `ProviderName` = the app's name,
   `DateTimeUTC`) around the resource array;
-- money goes out as JSON numbers with Xero's decimals (`20.00`), never through float;
+- money goes out as JSON numbers with Xero's decimals (`20.00`), never through float
+  (`xero_sandbox.exact_json`), in answers and in refusals alike;
 - bodies are read as Xero reads them: malformed JSON is a 400 PostDataInvalidException
   (ErrorNumber 14), a body over 3.5 MB a 413, a refused element a 400 ValidationException
   (ErrorNumber 10) echoing the element with its `ValidationErrors`;
@@ -18,36 +19,40 @@ What this layer keeps:
   (`pageSize` up to 1000) and Xero's `pagination` object.
 """
 
-import json
-import re
-import secrets
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
-from xero_sandbox import accounting
-from xero_sandbox.accounting import (
-    ACCOUNT_FIELDS,
+from xero_sandbox import accounting, accounts, bank_transactions, exact_json, where
+from xero_sandbox.accounting import CURRENCY_FIELDS, Refusal
+from xero_sandbox.accounting_json import ms_date, parse_timestamp
+from xero_sandbox.accounts import ACCOUNT_FIELDS
+from xero_sandbox.api.deps import CallDep, SandboxDep
+from xero_sandbox.api.paging import page_of
+from xero_sandbox.bank_transactions import (
     BANK_TRANSACTION_FIELDS,
-    CURRENCY_FIELDS,
     BankTransactionPlan,
     Deletion,
-    Fields,
-    QueryParseError,
-    Refusal,
     Refused,
-    Row,
 )
-from xero_sandbox.api.deps import CallDep, SandboxDep
-from xero_sandbox.errors import XeroError, accounting_not_found, validation_exception
+from xero_sandbox.errors import (
+    XeroError,
+    accounting_body_too_large,
+    accounting_not_found,
+    post_data_invalid,
+    query_parse_exception,
+    validation_exception,
+)
+from xero_sandbox.exact_json import ExactJSONResponse
 from xero_sandbox.gateway import CallContext
+from xero_sandbox.organisations import local_today
 from xero_sandbox.state import Account, BankTransaction, Organisation, Sandbox
+from xero_sandbox.where import Fields, QueryParseError, Row
 
 T = TypeVar("T")
 
@@ -55,38 +60,11 @@ router = APIRouter(prefix="/api.xro/2.0", tags=["accounting"])
 
 MAX_BODY_BYTES = 3_500_000
 """Xero's limit on a request body (3.5 MB)."""
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
 
 
 # ----------------------------------------------------------------------------- answers
-
-_NONCE = secrets.token_hex(8)  # so no string a client sends can pass for a marked number
-_MARK = f"\x01{_NONCE}:"
-_MARKED_NUMBER = re.compile(rf'"\\u0001{_NONCE}:(-?[0-9]+(?:\.[0-9]+)?)\\u0001{_NONCE}:"')
-
-
-def _mark_decimal(value: Any) -> str:
-    if isinstance(value, Decimal):
-        return f"{_MARK}{value:f}{_MARK}"
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def encode_json(content: Any) -> bytes:
-    """JSON with each Decimal written as the number it is (12.50 stays 12.50): json.dumps
-    writes it as a marked string, which is then unquoted."""
-    text = json.dumps(content, default=_mark_decimal, ensure_ascii=False, separators=(",", ":"))
-    return _MARKED_NUMBER.sub(r"\1", text).encode()
-
-
-class XeroJSONResponse(JSONResponse):
-    def render(self, content: Any) -> bytes:
-        return encode_json(content)
-
-
-class _AccountingError(XeroError):
-    """A XeroError whose body may hold Decimals (a refused element's amounts)."""
-
-    def response(self) -> Response:
-        return XeroJSONResponse(self.body, self.status, headers=self.headers)
 
 
 def _answer(
@@ -100,27 +78,20 @@ def _answer(
         "Id": str(uuid.uuid4()),
         "Status": "OK",
         "ProviderName": call.caller.app.name,
-        "DateTimeUTC": accounting.ms_date(sandbox.clock.now()),
+        "DateTimeUTC": ms_date(sandbox.clock.now()),
     }
-    return XeroJSONResponse(body | (extra or {}) | {key: items})
-
-
-def _refused(elements: list[dict[str, Any]]) -> XeroError:
-    return _AccountingError(400, validation_exception(elements).body)
+    return ExactJSONResponse(body | (extra or {}) | {key: items})
 
 
 def _refusal(refusal: Refusal) -> XeroError:
     if refusal.element is None:
-        return _AccountingError(400, validation_exception(message=refusal.messages[0]).body)
-    return _refused([refusal.element | {"ValidationErrors": _messages(refusal.messages)}])
+        return validation_exception(message=refusal.messages[0])
+    return validation_exception([_with_errors(refusal.element, refusal.messages)])
 
 
-def _messages(messages: Iterable[str]) -> list[dict[str, str]]:
-    return [{"Message": message} for message in messages]
-
-
-def _query_parse_error(error: QueryParseError) -> XeroError:
-    return XeroError(400, {"ErrorNumber": 16, "Type": "QueryParseException", "Message": str(error)})
+def _with_errors(element: dict[str, Any], messages: Iterable[str]) -> dict[str, Any]:
+    """A refused element as Xero echoes it, with its `ValidationErrors`."""
+    return element | {"ValidationErrors": [{"Message": message} for message in messages]}
 
 
 # ----------------------------------------------------------------------------- requests
@@ -129,23 +100,11 @@ def _query_parse_error(error: QueryParseError) -> XeroError:
 async def _json_body(request: Request) -> Any:
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
-        raise XeroError(413, "The request body is larger than the 3.5 MB Xero accepts.")
+        raise accounting_body_too_large()
     try:
-        return json.loads(body, parse_float=Decimal, parse_constant=_not_json)
+        return exact_json.loads(body)
     except ValueError as error:
-        raise XeroError(
-            400,
-            {
-                "ErrorNumber": 14,
-                "Type": "PostDataInvalidException",
-                "Message": f"JSON request body could not be read, Error: {error}",
-            },
-        ) from None
-
-
-def _not_json(constant: str) -> Any:
-    """NaN and Infinity, which Python's parser would take and JSON has not."""
-    raise ValueError(f"{constant} is not a JSON value")
+        raise post_data_invalid(f"JSON request body could not be read, Error: {error}") from None
 
 
 def _elements(body: Any, key: str) -> list[Any]:
@@ -158,14 +117,7 @@ def _elements(body: Any, key: str) -> list[Any]:
                 break
         else:
             return [body]
-    raise XeroError(
-        400,
-        {
-            "ErrorNumber": 14,
-            "Type": "PostDataInvalidException",
-            "Message": f'JSON request body could not be read: expected {{"{key}": [ ... ]}}.',
-        },
-    )
+    raise post_data_invalid(f'JSON request body could not be read: expected {{"{key}": [ ... ]}}.')
 
 
 def _single(body: Any, key: str) -> Any:
@@ -188,9 +140,7 @@ def _whole(request: Request, name: str) -> int | None:
     try:
         return int(value)
     except ValueError:
-        raise _AccountingError(
-            400, validation_exception(message=f"{name} must be a whole number.").body
-        ) from None
+        raise validation_exception(message=f"{name} must be a whole number.") from None
 
 
 def _unit_dp(request: Request) -> int:
@@ -203,7 +153,7 @@ def _modified_since(request: Request) -> datetime | None:
     header = request.headers.get("if-modified-since")
     if not header:
         return None
-    moment = accounting.parse_timestamp(header)
+    moment = parse_timestamp(header)
     if moment is not None:
         return moment
     try:
@@ -217,11 +167,24 @@ def _select(
     request: Request, items: Iterable[T], row_of: Callable[[T], Row], fields: Fields
 ) -> list[T]:
     try:
-        return accounting.select(
+        return where.select(
             items, row_of, fields, where=_query(request, "where"), order=_query(request, "order")
         )
     except QueryParseError as error:
-        raise _query_parse_error(error) from None
+        raise query_parse_exception(str(error)) from None
+
+
+def _page(request: Request, items: list[T]) -> tuple[list[T], dict[str, Any] | None]:
+    """All the items, unless `page` is given: then that page (100 items, or `pageSize` up to
+    1000) and Xero's `pagination`, whose `itemCount` counts every item."""
+    page = _whole(request, "page")
+    if page is None:
+        return items, None
+    page = max(page, 1)
+    size = min(max(_whole(request, "pageSize") or DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE)
+    chosen, page_count = page_of(items, page, size)
+    pagination = {"page": page, "pageSize": size, "pageCount": page_count, "itemCount": len(items)}
+    return chosen, {"pagination": pagination}
 
 
 # ----------------------------------------------------------------------------- organisation
@@ -236,13 +199,13 @@ async def get_organisation(call: CallDep, sandbox: SandboxDep) -> Response:
 # ----------------------------------------------------------------------------- accounts
 
 
-def _accounts_answer(call: CallContext, sandbox: Sandbox, accounts: list[Account]) -> Response:
-    documents = [accounting.account_document(a, call.organisation) for a in accounts]
+def _accounts_answer(call: CallContext, sandbox: Sandbox, shown: list[Account]) -> Response:
+    documents = [accounts.account_document(a, call.organisation) for a in shown]
     return _answer(call, sandbox, "Accounts", documents)
 
 
 def _account(call: CallContext, account_id: str) -> Account:
-    account = accounting.find_account(call.organisation, account_id)
+    account = accounts.find_account(call.organisation, account_id)
     if account is None:
         raise accounting_not_found()
     return account
@@ -252,13 +215,13 @@ def _account(call: CallContext, account_id: str) -> Account:
 async def get_accounts(request: Request, call: CallDep, sandbox: SandboxDep) -> Response:
     organisation = call.organisation
     since = _modified_since(request)
-    accounts = [
+    changed = [
         a
-        for a in accounting.visible_accounts(organisation)
-        if since is None or accounting.updated_at(a, organisation) >= since
+        for a in accounts.visible_accounts(organisation)
+        if since is None or accounts.updated_at(a, organisation) >= since
     ]
     chosen = _select(
-        request, accounts, lambda a: accounting.account_row(a, organisation), ACCOUNT_FIELDS
+        request, changed, lambda a: accounts.account_row(a, organisation), ACCOUNT_FIELDS
     )
     return _accounts_answer(call, sandbox, chosen)
 
@@ -267,7 +230,7 @@ async def get_accounts(request: Request, call: CallDep, sandbox: SandboxDep) -> 
 async def create_account(request: Request, call: CallDep, sandbox: SandboxDep) -> Response:
     raw = _single(await _json_body(request), "Accounts")
     try:
-        account = accounting.create_account(call.organisation, raw, sandbox.clock.now())
+        account = accounts.create_account(call.organisation, raw, sandbox.clock.now())
     except Refusal as refusal:
         raise _refusal(refusal) from None
     return _accounts_answer(call, sandbox, [account])
@@ -285,7 +248,7 @@ async def update_account(
     raw = _single(await _json_body(request), "Accounts")
     account = _account(call, account_id)
     try:
-        accounting.update_account(call.organisation, account, raw, sandbox.clock.now())
+        accounts.update_account(call.organisation, account, raw, sandbox.clock.now())
     except Refusal as refusal:
         raise _refusal(refusal) from None
     return _accounts_answer(call, sandbox, [account])
@@ -295,7 +258,7 @@ async def update_account(
 async def delete_account(account_id: str, call: CallDep, sandbox: SandboxDep) -> Response:
     account = _account(call, account_id)
     try:
-        accounting.delete_account(call.organisation, account, sandbox.clock.now())
+        accounts.delete_account(call.organisation, account, sandbox.clock.now())
     except Refusal as refusal:
         raise _refusal(refusal) from None
     return _accounts_answer(call, sandbox, [account])
@@ -333,14 +296,11 @@ async def get_bank_transactions(request: Request, call: CallDep, sandbox: Sandbo
         if since is None or t.updated_at >= since
     ]
     chosen = _select(
-        request, transactions, accounting.bank_transaction_row, BANK_TRANSACTION_FIELDS
+        request, transactions, bank_transactions.bank_transaction_row, BANK_TRANSACTION_FIELDS
     )
-    page, extra = _whole(request, "page"), None
-    if page is not None:
-        chosen, pagination = accounting.page_of(chosen, page, _whole(request, "pageSize"))
-        extra = {"pagination": pagination}
+    chosen, extra = _page(request, chosen)
     unit_dp = _unit_dp(request)
-    documents = [accounting.bank_transaction_view(t, unit_dp) for t in chosen]
+    documents = [bank_transactions.bank_transaction_view(t, unit_dp) for t in chosen]
     return _answer(call, sandbox, "BankTransactions", documents, extra)
 
 
@@ -349,7 +309,7 @@ async def get_bank_transaction(
     bank_transaction_id: str, request: Request, call: CallDep, sandbox: SandboxDep
 ) -> Response:
     transaction = _bank_transaction(call, bank_transaction_id)
-    document = accounting.bank_transaction_view(transaction, _unit_dp(request))
+    document = bank_transactions.bank_transaction_view(transaction, _unit_dp(request))
     return _answer(call, sandbox, "BankTransactions", [document])
 
 
@@ -401,11 +361,11 @@ def _save(
     organisation, now, unit_dp = call.organisation, sandbox.clock.now(), _unit_dp(request)
     summarize = (_query(request, "summarizeErrors") or "true").strip().lower() != "false"
     outcomes = [
-        accounting.plan_bank_transaction(
+        bank_transactions.plan_bank_transaction(
             organisation,
             element,
             may_update=may_update,
-            today=accounting.today_in(organisation, now),
+            today=local_today(organisation, now),
             unit_dp=unit_dp,
             forced_id=forced_id,
         )
@@ -413,7 +373,7 @@ def _save(
     ]
     refused = [o for o in outcomes if isinstance(o, Refused)]
     if refused and summarize:
-        raise _refused([o.element | {"ValidationErrors": _messages(o.messages)} for o in refused])
+        raise validation_exception([_with_errors(o.element, o.messages) for o in refused])
     answered = [_saved(organisation, o, now, unit_dp, summarize=summarize) for o in outcomes]
     return _answer(call, sandbox, "BankTransactions", answered)
 
@@ -427,10 +387,7 @@ def _saved(
     summarize: bool,
 ) -> dict[str, Any]:
     if isinstance(outcome, Refused):
-        return outcome.element | {
-            "StatusAttributeString": "ERROR",
-            "ValidationErrors": _messages(outcome.messages),
-        }
-    transaction = accounting.save_bank_transaction(organisation, outcome, now)
-    document = accounting.bank_transaction_view(transaction, unit_dp)
+        return _with_errors(outcome.element | {"StatusAttributeString": "ERROR"}, outcome.messages)
+    transaction = bank_transactions.save_bank_transaction(organisation, outcome, now)
+    document = bank_transactions.bank_transaction_view(transaction, unit_dp)
     return document if summarize else document | {"StatusAttributeString": "OK"}

@@ -18,20 +18,19 @@ gives them; `xero_sandbox.bankfeeds` keeps the rules.
   length of N."; the other field messages follow its pattern.
 """
 
-import json
-import math
 from collections.abc import Mapping, Sequence
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, NoReturn, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from xero_sandbox import bankfeeds
+from xero_sandbox import bankfeeds, exact_json
 from xero_sandbox.api.deps import CallDep, SandboxDep
+from xero_sandbox.api.paging import page_of
 from xero_sandbox.bankfeeds import Balance, FeedRequest, StatementIn, invalid_request
-from xero_sandbox.errors import PROBLEM_JSON, XeroError
+from xero_sandbox.errors import XeroError, bankfeeds_items
 from xero_sandbox.gateway import CallContext
 from xero_sandbox.state import FeedConnection, Sandbox, Statement, StatementLine
 
@@ -189,7 +188,7 @@ async def create_statements(request: Request, call: CallDep, sandbox: SandboxDep
     )
     if receipt.duplicates:
         rejected = [{**_receipt(s), "errors": s.errors} for s in receipt.statements]
-        raise XeroError(409, {"items": rejected}, media_type=PROBLEM_JSON)
+        raise bankfeeds_items(409, rejected)
     return JSONResponse({"items": [_receipt(s) for s in receipt.statements]}, 202)
 
 
@@ -286,8 +285,8 @@ def _items(body: bytes) -> list[dict[str, Any]]:
     """The `items` of a request body: a non-empty list of objects. JSON numbers are read as
     Decimals, so "0.1" never becomes 0.1000000000000000055."""
     try:
-        document = json.loads(body, parse_float=Decimal, parse_constant=_not_a_number)
-    except (ValueError, RecursionError):
+        document = exact_json.loads(body)
+    except ValueError:
         raise invalid_request("The request body is not valid JSON.") from None
     items = document.get("items") if isinstance(document, dict) else None
     if not isinstance(items, list) or not items:
@@ -295,10 +294,6 @@ def _items(body: bytes) -> list[dict[str, Any]]:
     if not all(isinstance(item, dict) for item in items):
         _invalid("Items", "every item must be an object")
     return items
-
-
-def _not_a_number(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not a number")
 
 
 def _required(name: str) -> NoReturn:
@@ -350,7 +345,7 @@ def _money(raw: Mapping[str, Any], key: str, name: str) -> Decimal:
     value = raw.get(key)
     if value is None or value == "":
         _required(name)
-    amount = _decimal(value)
+    amount = exact_json.to_decimal(value)
     if amount is None:
         _invalid(name, "the value must be a number")
     if amount < 0:
@@ -358,16 +353,6 @@ def _money(raw: Mapping[str, Any], key: str, name: str) -> Decimal:
     if amount >= MONEY_LIMIT or amount != amount.quantize(FOUR_PLACES):
         _invalid(name, "the value must be a decimal(19,4): at most 4 decimal places")
     return amount.quantize(FOUR_PLACES)
-
-
-def _decimal(value: object) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
-        return None
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        return None
-    return amount if amount.is_finite() else None
 
 
 # ----------------------------------------------------------------------------- paging
@@ -380,11 +365,11 @@ def _page(request: Request, items: list[T]) -> tuple[list[T], dict[str, int]]:
     query = {key.lower(): value for key, value in request.query_params.items()}
     page = _positive(query.get("page")) or 1
     size = min(_positive(query.get("pagesize")) or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-    chunk = items[(page - 1) * size : page * size]
+    chunk, page_count = page_of(items, page, size)
     pagination = {
         "page": page,
         "pageSize": size,
-        "pageCount": math.ceil(len(items) / size),
+        "pageCount": page_count,
         # Items on this page: the spec's example answers 3 of them with 210 pages.
         "itemCount": len(chunk),
     }
