@@ -1,6 +1,7 @@
 """The sandbox in-process, behind an httpx client, and a way to connect an app to a new org."""
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,14 +57,20 @@ def contract() -> ContractCheck:
     return ContractCheck(_SPECS)
 
 
-@pytest.fixture
-async def client(sandbox: Sandbox, contract: ContractCheck) -> AsyncIterator[httpx.AsyncClient]:
+@asynccontextmanager
+async def _checked_client(
+    sandbox: Sandbox, check: ContractCheck
+) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=create_app(sandbox))
     async with httpx.AsyncClient(
-        transport=transport,
-        base_url="http://sandbox.test",
-        event_hooks={"response": [contract]},
+        transport=transport, base_url="http://sandbox.test", event_hooks={"response": [check]}
     ) as client:
+        yield client
+
+
+@pytest.fixture
+async def client(sandbox: Sandbox, contract: ContractCheck) -> AsyncIterator[httpx.AsyncClient]:
+    async with _checked_client(sandbox, contract) as client:
         yield client
 
 
@@ -76,13 +83,7 @@ async def lenient_client(sandbox: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
     camelCase member names (`bankAccount`, `lineitems`), a single object where the documents
     want `{"BankTransactions": [...]}`. A test of those sends its request through this
     client, which checks Xero's answers but not the request bodies."""
-    transport = httpx.ASGITransport(app=create_app(sandbox))
-    answers_only = ContractCheck(_SPECS, check_requests=False)
-    async with httpx.AsyncClient(
-        transport=transport,
-        base_url="http://sandbox.test",
-        event_hooks={"response": [answers_only]},
-    ) as client:
+    async with _checked_client(sandbox, ContractCheck(_SPECS, check_requests=False)) as client:
         yield client
 
 

@@ -17,7 +17,7 @@ from xero_sandbox import identity
 from xero_sandbox.api.deps import SandboxDep
 from xero_sandbox.faults import FaultPlanIn
 from xero_sandbox.organisations import OrganisationIn, create_organisation
-from xero_sandbox.state import Organisation, Sandbox
+from xero_sandbox.state import AccountStatus, Organisation, Sandbox
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -181,27 +181,25 @@ async def remove_app(tenant_id: str, client_id: str, sandbox: SandboxDep) -> dic
 @router.post("/organisations/{tenant_id}/accounts/{account_id}/archive")
 async def archive_account(tenant_id: str, account_id: str, sandbox: SandboxDep) -> dict[str, Any]:
     """The Xero user archives a bank account (its feeds stop accepting statements)."""
-    account = _account(sandbox, tenant_id, account_id)
-    account.status = "ARCHIVED"
-    account.updated_at = sandbox.clock.now()
-    return dict(plain(account))
+    return _set_status(sandbox, tenant_id, account_id, "ARCHIVED")
 
 
 @router.delete("/organisations/{tenant_id}/accounts/{account_id}")
 async def delete_account(tenant_id: str, account_id: str, sandbox: SandboxDep) -> dict[str, Any]:
     """The Xero user deletes a bank account: it disappears from the API."""
-    account = _account(sandbox, tenant_id, account_id)
-    account.status = "DELETED"
-    account.updated_at = sandbox.clock.now()
-    return dict(plain(account))
+    return _set_status(sandbox, tenant_id, account_id, "DELETED")
 
 
-def _account(sandbox: Sandbox, tenant_id: str, account_id: str) -> Any:
+def _set_status(
+    sandbox: Sandbox, tenant_id: str, account_id: str, status: AccountStatus
+) -> dict[str, Any]:
     organisation = _organisation(sandbox, tenant_id)
     account = organisation.accounts.get(account_id.lower())
     if account is None:
         raise HTTPException(404, f"no account {account_id} in {organisation.name}")
-    return account
+    account.status = status
+    account.updated_at = sandbox.clock.now()
+    return dict(plain(account))
 
 
 @router.delete("/organisations/{tenant_id}/feed-connections/{feed_connection_id}")
