@@ -77,6 +77,17 @@ def dev(
 
 
 @app.command()
+def connector() -> None:
+    """Run the connector: the user's web UI, OAuth with Xero, tokens (HTTP on
+    CONNECTOR_HTTP_PORT, default 8000)."""
+    from services.connector.bootstrap import main as run_connector
+    from services.connector.config import ConnectorSettings
+
+    load_settings(ConnectorSettings)  # fail with a readable message before anything starts
+    run_connector()
+
+
+@app.command()
 def syncer() -> None:
     """Run the syncer (HTTP on SYNCER_HTTP_PORT, default 8002)."""
     from services.syncer.bootstrap import main as run_syncer

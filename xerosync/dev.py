@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+import httpx
 from rich.console import Console
 
 from xerosync.devstack.processes import ProcessFailed, port_open, require_free
@@ -45,12 +46,14 @@ def run_dev(
             require_free("127.0.0.1", sandbox_port, "the Xero sandbox", "use --sandbox-port")
             sandbox = stack.start_tool("sandbox", ["sandbox", f"--port={sandbox_port}", "--demo"])
             sandbox.wait_http_ok(f"http://127.0.0.1:{sandbox_port}/admin/time")
+        sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+        extra_env = {"connector": connector_env(sandbox_url, stack.service_url("connector"))}
         running = [name for name, info in SERVICES.items() if info.runnable]
         for name in running:
             if stop.is_set():
                 break
             with console.status(f"starting the {name}…"):
-                stack.start_service(name)
+                stack.start_service(name, extra_env=extra_env.get(name))
         if demo and not stop.is_set():
             stack.start_tool(
                 "demo-producer",
@@ -75,6 +78,27 @@ def run_dev(
             console.print(f"logs kept in {work_dir}")
         _report_leftovers(stack, sandbox_port)
     return exit_code
+
+
+def connector_env(sandbox_url: str, connector_url: str) -> dict[str, str]:
+    """Register the connector as an app in the sandbox (as one would in Xero's developer
+    portal) and point it there, with the development sign-in page on."""
+    answer = httpx.post(
+        f"{sandbox_url}/admin/apps",
+        json={"name": "xerosync (dev)", "redirect_uris": [f"{connector_url}/xero/callback"]},
+        timeout=10,
+    )
+    answer.raise_for_status()
+    app = answer.json()
+    return {
+        "CONNECTOR_PUBLIC_URL": connector_url,
+        "CONNECTOR_XERO_LOGIN_URL": sandbox_url,
+        "CONNECTOR_XERO_IDENTITY_URL": sandbox_url,
+        "CONNECTOR_XERO_API_URL": sandbox_url,
+        "CONNECTOR_XERO_CLIENT_ID": app["client_id"],
+        "CONNECTOR_XERO_CLIENT_SECRET": app["client_secret"],
+        "CONNECTOR_DEMO_SIGN_IN": "true",
+    }
 
 
 def _report_leftovers(stack: Stack, sandbox_port: int) -> None:
@@ -126,6 +150,11 @@ def _print_summary(stack: Stack, running: list[str], demo: bool, sandbox_port: i
     rows.append(
         ("Xero sandbox", f"{sandbox}  (admin API {sandbox}/admin/docs; demo organisations)")
     )
+    if "connector" in running:
+        rows.insert(
+            0,
+            ("web UI", f"{stack.service_url('connector')}/dev/sign-in  (sign in as a demo entity)"),
+        )
     rows.append(("demo producer", "publishing HKD/CNY/USD transactions" if demo else "off"))
     rows.append(("logs", str(stack.config.work_dir)))
     if stack.postgres is not None:

@@ -46,7 +46,7 @@ class ServiceInfo:
 SERVICES: dict[str, ServiceInfo] = {
     info.name: info
     for info in (
-        ServiceInfo("connector", ConnectorSettings, runnable=False),
+        ServiceInfo("connector", ConnectorSettings, runnable=True),
         ServiceInfo("scheduler", SchedulerSettings, runnable=False),
         ServiceInfo("syncer", SyncerSettings, runnable=True),
     )

@@ -20,7 +20,7 @@ from .base import PRINTABLE, AccountIdentifier, CurrencyCode, Event, Identifier,
 Sink = Literal["bankfeeds", "accounting"]
 ConnectionStatus = Literal["active", "needs_user", "disconnected"]
 AccountLinkStatus = Literal["linked", "failed", "needs_user", "unlinked"]
-DisconnectReason = Literal["user", "xero", "admin"]
+DisconnectReason = Literal["user", "revoked_in_xero", "reauth_required", "admin"]
 SyncReason = Literal["schedule", "manual", "connected", "catch_up"]
 SyncFailureReason = Literal[
     "token_invalid",
@@ -120,8 +120,11 @@ class ConnectionDisconnected(_ConnectionSnapshot):
 
     type: Literal["ConnectionDisconnected"] = "ConnectionDisconnected"
     reason: DisconnectReason = Field(
-        description="`user`: disconnected in our app; `xero`: removed on Xero's side; "
-        "`admin`: by an operator."
+        description="`user`: disconnected in our app; `revoked_in_xero`: the app was "
+        "removed in Xero (the connection is gone from `GET /connections`, or Xero answers "
+        "401/403); `reauth_required`: Xero refused the refresh token (`invalid_grant`), so "
+        "only the user can renew consent; `admin`: by an operator. With the last three, "
+        "`status` is `needs_user`: reconnecting resumes the same connection id."
     )
 
 

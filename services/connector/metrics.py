@@ -1,0 +1,67 @@
+"""The connector's own metrics, on the registry the composition root injects."""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from shared.metrics import dlq_counter
+
+CONNECTION_STATUSES = ("active", "needs_user", "disconnected")
+
+
+class ConnectorMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.connections = Gauge(
+            "xerosync_connections",
+            "Connections by status.",
+            ["status"],
+            registry=registry,
+        )
+        for status in CONNECTION_STATUSES:
+            self.connections.labels(status=status).set(0)
+        self.token_refreshes = Counter(
+            "xerosync_token_refreshes",
+            "Xero token refreshes by result: success, invalid_grant (the user must "
+            "reconnect), error (Xero unreachable or refused otherwise).",
+            ["result"],
+            registry=registry,
+        )
+        for result in ("success", "invalid_grant", "error"):
+            self.token_refreshes.labels(result=result)
+        self.xero_requests = Counter(
+            "xerosync_xero_requests",
+            "Requests to Xero by API, operation and HTTP status (`error` when no answer).",
+            ["api", "operation", "status"],
+            registry=registry,
+        )
+        self.xero_request_duration = Histogram(
+            "xerosync_xero_request_duration_seconds",
+            "Time to Xero's answer.",
+            ["api", "operation"],
+            registry=registry,
+        )
+        self.http_requests = Counter(
+            "xerosync_http_requests",
+            "HTTP requests served, by route template, method and status.",
+            ["route", "method", "status"],
+            registry=registry,
+        )
+        self.http_request_duration = Histogram(
+            "xerosync_http_request_duration_seconds",
+            "Time to serve an HTTP request, by route template.",
+            ["route"],
+            registry=registry,
+        )
+        self.connects = Counter(
+            "xerosync_connect_outcomes",
+            "Finished authorizations by outcome (connected, refused kinds).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.dlq = dlq_counter(registry)
+
+    def observe_xero(self, api: str, operation: str, status: str, seconds: float) -> None:
+        self.xero_requests.labels(api=api, operation=operation, status=status).inc()
+        self.xero_request_duration.labels(api=api, operation=operation).observe(seconds)
+
+    def set_connections(self, counts: dict[str, int]) -> None:
+        for status in CONNECTION_STATUSES:
+            self.connections.labels(status=status).set(counts.get(status, 0))

@@ -1,0 +1,204 @@
+"""Ending connections: from our app (the user), and from Xero's side (noticed by us).
+
+From our app: revoke the refresh token (which ends the grant's connections at Xero), delete
+our `/connections` entry, mark the connection disconnected, publish. Pressing it twice, or
+after Xero already forgot us, ends the same way. Xero being unreachable does not keep the
+user connected against their will: the connection ends here and the user is told to remove
+the app in Xero if it is still listed there.
+
+From Xero's side: a live connection that `GET /connections` no longer lists (or that Xero
+answers with 401/403), or whose linked account or feed is archived, deleted or gone, is
+marked as needing the user, published, and explained on the page.
+"""
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.connector.adapters.crypto import TokenCipher
+from services.connector.adapters.orm import Connection, ConnectionAccount
+from services.connector.adapters.repository import Repository
+from services.connector.adapters.xero import XeroClient
+from services.connector.domain import rules
+from services.connector.service_layer.events import publish_connection
+from services.connector.service_layer.tokens import (
+    AccessGrant,
+    ConnectionUnavailable,
+    TokenService,
+    mark_needs_user,
+    unseal,
+)
+from shared.logging import get_logger
+from shared.xero_http import XeroError, XeroForbidden, XeroUnauthorized
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    org_name: str
+    xero_told: bool
+    """False when Xero could not be reached to withdraw access."""
+
+
+class Disconnector:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        xero: XeroClient,
+        cipher: TokenCipher,
+        tokens: TokenService,
+        *,
+        on_committed: Callable[[], None],
+    ) -> None:
+        self._sessions = sessions
+        self._xero = xero
+        self._cipher = cipher
+        self._tokens = tokens
+        self._on_committed = on_committed
+
+    async def disconnect(self, entity_id: str) -> Disconnected | None:
+        """Disconnect the entity's live connection; None when it holds none (already done)."""
+        async with self._sessions() as session, session.begin():
+            repository = Repository(session)
+            connection = await repository.live_connection(entity_id, lock=True)
+            if connection is None:
+                return None
+            xero_told = await self._withdraw(repository, connection)
+            connection.status, connection.status_reason = "disconnected", rules.DISCONNECTED_BY_USER
+            await repository.drop_tokens(connection.id)
+            await publish_connection(repository, "disconnected", connection, reason="user")
+            org_name = connection.tenant_name
+        self._on_committed()
+        log.info("disconnected by the user", connection_id=str(connection.id), xero_told=xero_told)
+        return Disconnected(org_name=org_name, xero_told=xero_told)
+
+    async def _withdraw(self, repository: Repository, connection: Connection) -> bool:
+        stored = await repository.tokens(connection.id)
+        if stored is None:
+            return True  # nothing left to withdraw: Xero had already ended it
+        tokens = unseal(self._cipher, connection.id, stored.sealed)
+        try:
+            if connection.xero_connection_id is not None and connection.status == "active":
+                grant = await self._tokens.refresh_locked(repository, connection.id)
+                await self._xero.delete_connection(
+                    grant.access_token, connection.xero_connection_id
+                )
+                stored = await repository.tokens(connection.id)
+                if stored is not None:
+                    tokens = unseal(self._cipher, connection.id, stored.sealed)
+            await self._xero.revoke(tokens.refresh_token)
+        except ConnectionUnavailable:
+            return True  # Xero refused the refresh: the grant is gone already
+        except (XeroUnauthorized, XeroForbidden):
+            return True
+        except XeroError as error:
+            log.warning("could not withdraw access in Xero", error=type(error).__name__)
+            return False
+        return True
+
+
+class XeroSideWatch:
+    """Notices what the user did inside Xero, and marks the connection or the account."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        xero: XeroClient,
+        tokens: TokenService,
+        *,
+        on_committed: Callable[[], None],
+    ) -> None:
+        self._sessions = sessions
+        self._xero = xero
+        self._tokens = tokens
+        self._on_committed = on_committed
+
+    async def check_all(self) -> None:
+        async with self._sessions() as session:
+            ids = await Repository(session).active_connection_ids()
+        for connection_id in ids:
+            try:
+                await self.check(connection_id)
+            except XeroError as error:  # Xero down: try again at the next round
+                log.warning("connection check failed", error=type(error).__name__)
+
+    async def check(self, connection_id: uuid.UUID) -> str:
+        """Verify one connection against Xero; what was found (`ok`, `revoked_in_xero`,
+        `needs_user`, `accounts_changed`, `inactive`)."""
+        try:
+            grant = await self._tokens.access_token(connection_id)
+        except ConnectionUnavailable as unavailable:
+            return "inactive" if unavailable.status != "needs_user" else "needs_user"
+        try:
+            tenants = await self._xero.connections(grant.access_token)
+            listed = any(t.tenant_id == grant.tenant_id for t in tenants)
+        except (XeroUnauthorized, XeroForbidden):
+            listed = False
+        if not listed:
+            await self._mark(connection_id, rules.REVOKED_IN_XERO)
+            return "revoked_in_xero"
+        return "accounts_changed" if await self._check_accounts(connection_id, grant) else "ok"
+
+    async def _mark(self, connection_id: uuid.UUID, text: str) -> None:
+        async with self._sessions() as session, session.begin():
+            repository = Repository(session)
+            connection = await repository.connection(connection_id, lock=True)
+            if connection is None:
+                return
+            await mark_needs_user(repository, connection, text, reason="revoked_in_xero")
+        self._on_committed()
+        log.warning("connection removed on Xero's side", connection_id=str(connection_id))
+
+    async def _check_accounts(self, connection_id: uuid.UUID, grant: AccessGrant) -> bool:
+        async with self._sessions() as session:
+            repository = Repository(session)
+            connection = await repository.connection(connection_id)
+            links = [x for x in await repository.links(connection_id) if x.status == "linked"]
+        if connection is None:
+            return False
+        gone: dict[str, str] = {}
+        for link in links:
+            what = await self._missing(connection.sink, grant, link)
+            if what is not None:
+                gone[link.account_id] = rules.account_gone(link.currency, what)
+        if not gone:
+            return False
+        async with self._sessions() as session, session.begin():
+            repository = Repository(session)
+            locked = await repository.connection(connection_id, lock=True)
+            if locked is None or locked.status != "active":
+                return False
+            for link in await repository.links(connection_id):
+                if link.account_id in gone and link.status == "linked":
+                    link.status, link.problem = "needs_user", gone[link.account_id]
+                    session.add(link)
+            await publish_connection(repository, "updated", locked)
+        self._on_committed()
+        log.warning(
+            "linked accounts gone in Xero", connection_id=str(connection_id), accounts=len(gone)
+        )
+        return True
+
+    async def _missing(self, sink: str, grant: AccessGrant, link: ConnectionAccount) -> str | None:
+        """What happened to this link in Xero, in words, or None if it still stands."""
+        if sink == "bankfeeds" and link.feed_connection_id is not None:
+            feed = await self._xero.feed_connection(
+                grant.access_token, grant.tenant_id, link.feed_connection_id
+            )
+            if feed is None:
+                return "bank feed was removed"
+            if feed.status is not None and feed.status.upper() not in {"ACTIVE", "PENDING"}:
+                return f"bank feed is {feed.status.lower()}"
+        if link.xero_account_id is not None:
+            account = await self._xero.account(
+                grant.access_token, grant.tenant_id, link.xero_account_id
+            )
+            if account is None or account.status.upper() == "DELETED":
+                return "bank account was deleted"
+            if account.status.upper() == "ARCHIVED":
+                return "bank account was archived"
+        return None

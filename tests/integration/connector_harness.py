@@ -1,0 +1,233 @@
+"""The connector's real app (real broker, real PostgreSQL) against an in-process Xero
+sandbox, and a user who walks its pages with plain HTTP (the browser test walks the same
+pages in Chromium)."""
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from html import unescape
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from services.connector.bootstrap import create_app
+from services.connector.config import ConnectorSettings
+from services.connector.entrypoints.auth import mint_user_token
+from shared.contracts.bank import AccountOpened
+from shared.contracts.topics import BANK_ACCOUNTS
+from shared.kafka import make_broker
+from shared.settings import CommonSettings
+from tests.conftest import Env
+from tests.sandbox.contract import ContractCheck
+from xero_sandbox import identity
+from xero_sandbox.app import create_app as create_sandbox_app
+from xero_sandbox.organisations import OrganisationIn, create_organisation
+from xero_sandbox.state import Organisation, Sandbox
+
+PUBLIC_URL = "http://connector.test"
+SANDBOX_URL = "http://sandbox.test"
+SESSION_SECRET = "integration-session-secret-0123456789abcdef"
+SERVICE_TOKEN = "integration-service-token-0123456789abcdef"
+
+_HIDDEN = re.compile(r'<input[^>]*type="hidden"[^>]*>', re.I)
+
+
+def hidden_fields(html: str) -> dict[str, str]:
+    fields = {}
+    for tag in _HIDDEN.findall(html):
+        name = re.search(r'name="([^"]*)"', tag)
+        value = re.search(r'value="([^"]*)"', tag)
+        if name:
+            fields[unescape(name.group(1))] = unescape(value.group(1)) if value else ""
+    return fields
+
+
+def path_of(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+@dataclass
+class User:
+    """A bank user of one entity, with their own cookie jar."""
+
+    entity_id: str
+    http: httpx.AsyncClient
+    harness: "ConnectorHarness"
+
+    async def page(self, suffix: str = "") -> httpx.Response:
+        return await self.http.get(f"/entities/{self.entity_id}/xero{suffix}")
+
+    async def csrf(self) -> str:
+        return hidden_fields((await self.page()).text)["csrf_token"]
+
+    async def start_connect(
+        self, *, accounts: list[str] | None = None, start_date: str | None = None
+    ) -> httpx.Response:
+        form: dict[str, Any] = {"csrf_token": await self.csrf()}
+        if accounts is not None:
+            form["account_id"] = accounts
+        if start_date is not None:
+            form["start_date"] = start_date
+        return await self.http.post(f"/entities/{self.entity_id}/xero/connect", data=form)
+
+    async def connect(
+        self,
+        organisation: Organisation | None,
+        *,
+        accounts: list[str],
+        decision: str = "allow",
+        start_date: str | None = None,
+        email: str = "owner@example.com",
+    ) -> httpx.Response:
+        """Sync → Xero's consent page → allow (or deny) → back to the connector."""
+        started = await self.start_connect(accounts=accounts, start_date=start_date)
+        assert started.status_code == 303, started.text
+        location = started.headers["location"]
+        assert location.startswith(SANDBOX_URL), location
+        return await self.consent(location, organisation, decision=decision, email=email)
+
+    async def consent(
+        self,
+        authorize_url: str,
+        organisation: Organisation | None,
+        *,
+        decision: str = "allow",
+        email: str = "owner@example.com",
+    ) -> httpx.Response:
+        xero = self.harness.xero
+        consent_page = await xero.get(path_of(authorize_url))
+        assert consent_page.status_code == 200, consent_page.text
+        form: dict[str, Any] = {
+            "request": hidden_fields(consent_page.text)["request"],
+            "decision": decision,
+            "email": email,
+        }
+        if organisation is not None:
+            form["tenant_id"] = [organisation.tenant_id]
+        back = await xero.post("/identity/connect/authorize", data=form)
+        assert back.status_code == 302, back.text
+        callback = back.headers["location"]
+        assert callback.startswith(f"{PUBLIC_URL}/xero/callback"), callback
+        return await self.http.get(path_of(callback))
+
+    async def press(self, action: str, **fields: str) -> httpx.Response:
+        form = {"csrf_token": await self.csrf(), **fields}
+        return await self.http.post(f"/entities/{self.entity_id}/xero/{action}", data=form)
+
+    async def status(self) -> dict[str, Any]:
+        answer = await self.http.get(f"/api/v1/entities/{self.entity_id}/xero")
+        assert answer.status_code == 200, answer.text
+        result: dict[str, Any] = answer.json()
+        return result
+
+
+@dataclass
+class ConnectorHarness:
+    app: FastAPI
+    http: httpx.AsyncClient
+    """Anonymous client of the connector (no cookies of its own)."""
+    sandbox: Sandbox
+    xero: httpx.AsyncClient
+    """The sandbox, as the user's browser and as an admin reach it."""
+    settings: ConnectorSettings
+    env: Env
+    contract: ContractCheck
+    users: list[httpx.AsyncClient] = field(default_factory=list)
+
+    def organisation(self, **spec: Any) -> Organisation:
+        fields = {"name": "Acme Trading Ltd", "base_currency": "HKD"} | spec
+        return create_organisation(self.sandbox, OrganisationIn.model_validate(fields))
+
+    @asynccontextmanager
+    async def user(self, entity_id: str, user_id: str = "user-1") -> AsyncIterator[User]:
+        token = mint_user_token(SESSION_SECRET, user_id=user_id, entity_id=entity_id, name="Ada")
+        async with self._client() as client:
+            signed_in = await client.get("/sign-in", params={"token": token})
+            assert signed_in.status_code == 303, signed_in.text
+            yield User(entity_id, client, self)
+
+    def _client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url=PUBLIC_URL)
+
+    async def open_accounts(self, entity_id: str, *specs: tuple[str, str]) -> list[str]:
+        """Publish AccountOpened for (account_id, currency) pairs and wait until the
+        connector's directory holds them."""
+        broker = make_broker(CommonSettings(kafka=self.env.kafka), client_id="test-producer")
+        await broker.connect()
+        try:
+            for account_id, currency in specs:
+                event = AccountOpened(
+                    entity_id=entity_id,
+                    account_id=account_id,
+                    currency=currency,
+                    name=f"{currency} Current",
+                    account_number=f"012-{abs(hash(account_id)) % 10**6:06d}-{currency}",
+                    occurred_at=datetime.now(UTC),
+                )
+                await broker.publish(
+                    event.model_dump_json().encode(),
+                    topic=self.env.topics.name(BANK_ACCOUNTS),
+                    key=account_id.encode(),
+                )
+        finally:
+            await broker.stop()
+        return [account_id for account_id, _ in specs]
+
+    async def token(self, connection_id: str) -> httpx.Response:
+        return await self.http.post(
+            f"/internal/v1/connections/{connection_id}/access-token",
+            headers={"Authorization": f"Bearer {SERVICE_TOKEN}"},
+        )
+
+
+def connector_settings(env: Env, **overrides: Any) -> ConnectorSettings:
+    return ConnectorSettings(
+        database_url=SecretStr(env.database_url("connector")),
+        topic_prefix=env.topics.prefix,
+        kafka=env.kafka,
+        public_url=PUBLIC_URL,
+        xero_login_url=SANDBOX_URL,
+        xero_identity_url=SANDBOX_URL,
+        xero_api_url=SANDBOX_URL,
+        session_secret=SecretStr(SESSION_SECRET),
+        service_tokens=SecretStr(SERVICE_TOKEN),
+        **overrides,
+    )
+
+
+@asynccontextmanager
+async def running_connector(
+    env: Env, sandbox: Sandbox, contract: ContractCheck, **overrides: Any
+) -> AsyncIterator[ConnectorHarness]:
+    app_in_xero = identity.register_app(sandbox, "xerosync", [f"{PUBLIC_URL}/xero/callback"])
+    settings = connector_settings(
+        env,
+        xero_client_id=app_in_xero.client_id,
+        xero_client_secret=SecretStr(app_in_xero.client_secret),
+        **overrides,
+    )
+    sandbox_app = create_sandbox_app(sandbox)
+    async with (
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=sandbox_app),
+            base_url=SANDBOX_URL,
+            event_hooks={"response": [contract]},
+        ) as connector_to_xero,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=sandbox_app), base_url=SANDBOX_URL
+        ) as user_to_xero,
+    ):
+        app = create_app(settings, xero_http=connector_to_xero)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url=PUBLIC_URL
+            ) as anonymous,
+        ):
+            yield ConnectorHarness(app, anonymous, sandbox, user_to_xero, settings, env, contract)
