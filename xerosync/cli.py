@@ -88,6 +88,41 @@ def connector() -> None:
 
 
 @app.command()
+def keygen(
+    kid: Annotated[str, typer.Option(help="Key id, e.g. the date: 2026-11.")] = "k1",
+) -> None:
+    """Print a new CONNECTOR_TOKEN_KEYS entry (kid:key). To rotate, put the new entry first
+    and keep the old ones after it until every token was re-sealed."""
+    from services.connector.adapters.crypto import Keyring
+
+    typer.echo(Keyring.generate_spec(kid))
+
+
+@app.command()
+def sign_in_url(
+    entity: Annotated[str, typer.Option(help="The entity the user acts for.")],
+    user: Annotated[str, typer.Option(help="The bank's id of the user.")] = "demo-user",
+    hours: Annotated[float, typer.Option(min=0.01, max=24)] = 8.0,
+) -> None:
+    """Print a sign-in link for the connector's UI, signed with CONNECTOR_SESSION_SECRET, as
+    the bank's app would issue it (see README, "Signing users in")."""
+    from datetime import timedelta
+    from urllib.parse import quote
+
+    from services.connector.config import ConnectorSettings
+    from services.connector.entrypoints.auth import mint_user_token
+
+    settings = load_settings(ConnectorSettings)
+    token = mint_user_token(
+        settings.session_secret.get_secret_value(),
+        user_id=user,
+        entity_id=entity,
+        ttl=timedelta(hours=hours),
+    )
+    typer.echo(f"{settings.public_url.rstrip('/')}/sign-in?token={quote(token)}")
+
+
+@app.command()
 def syncer() -> None:
     """Run the syncer (HTTP on SYNCER_HTTP_PORT, default 8002)."""
     from services.syncer.bootstrap import main as run_syncer

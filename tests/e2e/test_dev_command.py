@@ -22,6 +22,11 @@ OWN_EVENTS = 25
 INGESTED = "xerosync_transactions_ingested_total"
 
 
+async def _page(url: str) -> str:
+    async with httpx.AsyncClient(timeout=5) as client:
+        return (await client.get(url)).text
+
+
 async def _ready(url: str) -> bool:
     try:
         async with httpx.AsyncClient(timeout=2) as client:
@@ -32,6 +37,7 @@ async def _ready(url: str) -> bool:
 
 async def test_dev_runs_everything_counts_events_and_stops_clean(tmp_path: Path) -> None:
     broker_port, syncer_port, sandbox_port = free_port(), free_port(), free_port()
+    connector_port = free_port()
     # A user's shell: no servers configured, so dev embeds its own.
     pointing_elsewhere = {"KAFKA_BOOTSTRAP_SERVERS", "TOPIC_PREFIX"}
     env = {
@@ -40,6 +46,7 @@ async def test_dev_runs_everything_counts_events_and_stops_clean(tmp_path: Path)
         if not key.endswith("_DATABASE_URL") and key not in pointing_elsewhere
     }
     env["SYNCER_HTTP_PORT"] = str(syncer_port)
+    env["CONNECTOR_HTTP_PORT"] = str(connector_port)
     log_path = tmp_path / "dev.log"
     with log_path.open("wb") as log:
         dev = await asyncio.create_subprocess_exec(
@@ -66,11 +73,22 @@ async def test_dev_runs_everything_counts_events_and_stops_clean(tmp_path: Path)
         names = await eventually(
             command_lines, until=lambda names: "produce-demo" in names, what="demo producer"
         )
-        for part in ("tansu", "postgres", "xerosync syncer", "xerosync sandbox"):
+        for part in ("tansu", "postgres", "xerosync syncer", "xerosync sandbox", "connector"):
             assert part in names
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{sandbox_port}") as sandbox:
             organisations = (await sandbox.get("/admin/organisations")).json()
         assert {o["name"] for o in organisations} >= {"Acme Trading Ltd", "Partner Edition Co"}
+        # The web UI: the demo entities' accounts reach the connector's directory, and the
+        # development sign-in page offers them.
+        ui = f"http://127.0.0.1:{connector_port}"
+        await eventually(lambda: _ready(f"{ui}/readyz"), within=60, what="connector ready")
+        sign_in = await eventually(
+            lambda: _page(f"{ui}/dev/sign-in"),
+            until=lambda html: html.count("Sign in as") >= 3,
+            what="demo entities offered for sign-in",
+        )
+        assert "HKD" in sign_in
+        assert f"{ui}/dev/sign-in" in log_path.read_text()
 
         # The demo's history arrives whole and valid.
         expected_history = sum(
@@ -115,3 +133,4 @@ async def test_dev_runs_everything_counts_events_and_stops_clean(tmp_path: Path)
     assert not port_open("127.0.0.1", broker_port)
     assert not port_open("127.0.0.1", syncer_port)
     assert not port_open("127.0.0.1", sandbox_port)
+    assert not port_open("127.0.0.1", connector_port)
