@@ -13,6 +13,8 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.connector.adapters.crypto import Keyring, TokenCipher
 from services.connector.adapters.outbox import OutboxRelay
@@ -185,7 +187,9 @@ class _ConnectionGauge:
     """Keeps `xerosync_connections{status}` equal to the table, after every change and
     every minute (another replica's changes)."""
 
-    def __init__(self, sessions: Callable[[], object], metrics: ConnectorMetrics) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], metrics: ConnectorMetrics
+    ) -> None:
         self._sessions = sessions
         self._metrics = metrics
         self._wake = asyncio.Event()
@@ -194,7 +198,7 @@ class _ConnectionGauge:
         self._wake.set()
 
     async def refresh(self) -> None:
-        async with self._sessions() as session:  # type: ignore[attr-defined]
+        async with self._sessions() as session:
             self._metrics.set_connections(await Repository(session).count_by_status())
 
     async def run(self) -> None:

@@ -83,8 +83,15 @@ class ConnectorSettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _usable_secrets(self) -> Self:
-        Keyring.parse(self.token_keys.get_secret_value())  # ValueErrors name no key material
-        ServiceCredentials.parse(self.service_tokens.get_secret_value())
+        # Their ValueErrors name no key material.
+        for name, parse, value in (
+            ("CONNECTOR_TOKEN_KEYS", Keyring.parse, self.token_keys),
+            ("CONNECTOR_SERVICE_TOKENS", ServiceCredentials.parse, self.service_tokens),
+        ):
+            try:
+                parse(value.get_secret_value())
+            except ValueError as error:
+                raise ValueError(f"{name}: {error}") from None
         if len(self.session_secret.get_secret_value().encode()) < MIN_SECRET_BYTES:
             raise ValueError(f"CONNECTOR_SESSION_SECRET needs at least {MIN_SECRET_BYTES} bytes")
         if self.environment is not Environment.PRODUCTION:
