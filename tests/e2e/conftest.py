@@ -1,6 +1,7 @@
+import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pytest
 from playwright.async_api import Page, async_playwright
 
 from tests.conftest import Env
+from xerosync.dev import connector_env
 from xerosync.devstack.processes import ManagedProcess, free_port
 from xerosync.devstack.stack import Stack, StackConfig
 from xerosync.services import SERVICES
@@ -54,6 +56,44 @@ def sandbox_server(tmp_path: Path) -> Iterator[SandboxServer]:
         process.stop()
 
 
+@dataclass(frozen=True)
+class ConnectorServer:
+    url: str
+    process: ManagedProcess
+    client_id: str
+    """The connector's app in the sandbox."""
+
+
+@pytest.fixture
+async def connector_server(stack: Stack, sandbox_server: SandboxServer) -> ConnectorServer:
+    """`xerosync connector` as users run it, registered as an app in the sandbox and pointed
+    at it, with the development sign-in page on (as `xerosync dev` starts it)."""
+    url = stack.service_url("connector")
+    extra_env = await asyncio.to_thread(connector_env, sandbox_server.url, url)
+    process = await asyncio.to_thread(stack.start_service, "connector", extra_env=extra_env)
+    return ConnectorServer(
+        url=url, process=process, client_id=extra_env["CONNECTOR_XERO_CLIENT_ID"]
+    )
+
+
+_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Keep each phase's report on the item, so fixtures can tell whether the test failed."""
+    report = yield
+    item.stash.setdefault(_REPORTS, {})[report.when] = report
+    return report
+
+
+def _failed(request: pytest.FixtureRequest) -> bool:
+    reports = request.node.stash.get(_REPORTS, {})
+    return any(report.failed for report in reports.values())
+
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--headless",
@@ -79,13 +119,21 @@ def chromium() -> Path:
 
 
 @pytest.fixture
-async def browser_page(chromium: Path) -> AsyncIterator[Page]:
-    """A page in Debian's Chromium driven by Playwright; never a downloaded browser."""
+async def browser_page(
+    chromium: Path, request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[Page]:
+    """A page in Debian's Chromium driven by Playwright; never a downloaded browser. When the
+    test fails, the page as it was is saved as tmp_path/failure.png."""
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=str(chromium), args=CHROMIUM_FLAGS, headless=True
         )
         try:
-            yield await browser.new_page()
+            page = await browser.new_page()
+            yield page
+            if _failed(request):
+                shot = tmp_path / "failure.png"
+                await page.screenshot(path=shot, full_page=True)
+                print(f"screenshot of the failed page: {shot} ({page.url})")  # noqa: T201
         finally:
             await browser.close()
