@@ -2,9 +2,55 @@
 (into a contract event, or into a DLQ reason)."""
 
 import dataclasses
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from shared.kafka import consumer_options
+from shared.settings import KafkaSettings
+
+RecordsHandler = Callable[[Sequence[ConsumerRecord[bytes, bytes]]], Awaitable[object]]
+
+
+def subscribe_batches(
+    broker: KafkaBroker,
+    kafka: KafkaSettings,
+    *,
+    topic: str,
+    group_id: str,
+    handler: RecordsHandler,
+    max_records: int,
+    batch_timeout_ms: int,
+) -> None:
+    """Subscribe `handler` to batches of raw records of `topic`, from the earliest offset
+    for a new group, committing only after the handler returned."""
+    membership = consumer_options(kafka)
+
+    @broker.subscriber(
+        topic,
+        group_id=group_id,
+        batch=True,
+        max_records=max_records,
+        batch_timeout_ms=batch_timeout_ms,
+        # Offsets are committed after the handler returns, i.e. after its database commit
+        # and its DLQ acknowledgements. An exception rewinds the batch for redelivery.
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        # A new group starts from the beginning: nothing published before the consumer's
+        # first start may be skipped.
+        auto_offset_reset="earliest",
+        parser=tolerant_batch_parser,
+        decoder=raw_records,
+        include_in_schema=False,
+        session_timeout_ms=membership["session_timeout_ms"],
+        heartbeat_interval_ms=membership["heartbeat_interval_ms"],
+    )
+    async def consume(message: KafkaMessage) -> None:
+        records = message.raw_message
+        await handler(records if isinstance(records, tuple) else (records,))
 
 
 async def tolerant_batch_parser(records: tuple[ConsumerRecord[Any, Any], ...], parse: Any) -> Any:

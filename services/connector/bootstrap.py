@@ -20,7 +20,7 @@ from services.connector.adapters.crypto import Keyring, TokenCipher
 from services.connector.adapters.outbox import OutboxRelay
 from services.connector.adapters.repository import Repository
 from services.connector.adapters.xero import XeroClient
-from services.connector.config import RESULTS_GROUP, XERO_SCOPES, ConnectorSettings
+from services.connector.config import ACCOUNTS_GROUP, RESULTS_GROUP, XERO_SCOPES, ConnectorSettings
 from services.connector.entrypoints import auth
 from services.connector.entrypoints.api import ApiDeps, api_router
 from services.connector.entrypoints.kafka import register_consumers
@@ -106,7 +106,7 @@ def create_app(  # noqa: PLR0915 - the wiring, in one place
     register_consumers(
         broker,
         settings,
-        AccountsDirectory(sessions, dead_letters("xerosync-connector-accounts")),
+        AccountsDirectory(sessions, dead_letters(ACCOUNTS_GROUP)),
         SyncStatus(sessions, dead_letters(RESULTS_GROUP), verify=watch.check),
     )
 
@@ -239,7 +239,9 @@ def _install_error_pages(app: FastAPI, pages: Pages, *, demo_sign_in: bool) -> N
         return pages.error("Not your business", str(error).capitalize() + ".", 403)
 
     @app.exception_handler(auth.CsrfRefused)
-    async def csrf(_request: Request, error: auth.CsrfRefused) -> Response:
+    async def csrf(request: Request, error: auth.CsrfRefused) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"detail": str(error)}, status_code=403)
         return pages.error("This page has expired", str(error).capitalize() + ".", 403)
 
     @app.exception_handler(auth.ServiceRefused)

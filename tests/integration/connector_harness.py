@@ -12,17 +12,21 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from fastapi import FastAPI
 from pydantic import SecretStr
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.connector.bootstrap import create_app
 from services.connector.config import ConnectorSettings
 from services.connector.entrypoints.auth import mint_user_token
 from shared.contracts.bank import AccountOpened
-from shared.contracts.topics import BANK_ACCOUNTS
-from shared.kafka import make_broker
-from shared.settings import CommonSettings
+from shared.contracts.topics import BANK_ACCOUNTS, TopicSpec
+from shared.kafka import client_options, make_broker
+from shared.settings import CommonSettings, KafkaSettings
 from tests.conftest import Env
+from tests.helpers import eventually
 from tests.sandbox.contract import ContractCheck
 from xero_sandbox import identity
 from xero_sandbox.app import create_app as create_sandbox_app
@@ -100,6 +104,18 @@ class User:
         decision: str = "allow",
         email: str = "owner@example.com",
     ) -> httpx.Response:
+        callback = await self.authorize(authorize_url, organisation, decision=decision, email=email)
+        return await self.callback(callback)
+
+    async def authorize(
+        self,
+        authorize_url: str,
+        organisation: Organisation | None,
+        *,
+        decision: str = "allow",
+        email: str = "owner@example.com",
+    ) -> str:
+        """Xero's consent page, answered: the URL Xero sends the browser back to."""
         xero = self.harness.xero
         consent_page = await xero.get(path_of(authorize_url))
         assert consent_page.status_code == 200, consent_page.text
@@ -112,9 +128,13 @@ class User:
             form["tenant_id"] = [organisation.tenant_id]
         back = await xero.post("/identity/connect/authorize", data=form)
         assert back.status_code == 302, back.text
-        callback = back.headers["location"]
+        callback: str = back.headers["location"]
         assert callback.startswith(f"{PUBLIC_URL}/xero/callback"), callback
-        return await self.http.get(path_of(callback))
+        return callback
+
+    async def callback(self, url: str) -> httpx.Response:
+        """The browser arriving back from Xero at the connector's callback."""
+        return await self.http.get(path_of(url))
 
     async def press(self, action: str, **fields: str) -> httpx.Response:
         form = {"csrf_token": await self.csrf(), **fields}
@@ -138,6 +158,8 @@ class ConnectorHarness:
     settings: ConnectorSettings
     env: Env
     contract: ContractCheck
+    db: AsyncEngine
+    """The connector's own database (for what the pages do not show)."""
     users: list[httpx.AsyncClient] = field(default_factory=list)
 
     def organisation(self, **spec: Any) -> Organisation:
@@ -179,11 +201,62 @@ class ConnectorHarness:
             await broker.stop()
         return [account_id for account_id, _ in specs]
 
+    async def sql(self, statement: str, **params: Any) -> list[Any]:
+        async with self.db.begin() as connection:
+            result = await connection.execute(text(statement), params)
+            return list(result.fetchall()) if result.returns_rows else []
+
+    async def connections(self) -> list[Any]:
+        """Every connection row, oldest first."""
+        return await self.sql(
+            "SELECT id, entity_id, tenant_id, status, version, xero_connection_id "
+            "FROM connections ORDER BY connected_at"
+        )
+
+    async def published(self, spec: TopicSpec) -> list[tuple[str, Any]]:
+        """Every (key, event) on the topic once the outbox is empty: what the connector has
+        committed so far, all of it published."""
+        await eventually(
+            lambda: self.sql("SELECT count(*) FROM outbox"),
+            until=lambda rows: rows[0][0] == 0,
+            what="outbox relayed",
+        )
+        records = await read_all(self.env.kafka, self.env.topics.name(spec))
+        return [
+            ((r.key or b"").decode(), spec.adapter.validate_json(r.value or b"")) for r in records
+        ]
+
     async def token(self, connection_id: str) -> httpx.Response:
         return await self.http.post(
             f"/internal/v1/connections/{connection_id}/access-token",
             headers={"Authorization": f"Bearer {SERVICE_TOKEN}"},
         )
+
+
+async def read_all(kafka: KafkaSettings, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of a topic up to its end now, in offset order per partition."""
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, **client_options(kafka))
+    await consumer.start()
+    try:
+        partitions: list[TopicPartition] = []
+        for _ in range(50):
+            found = consumer.partitions_for_topic(topic)
+            if found:
+                partitions = [TopicPartition(topic, p) for p in sorted(found)]
+                break
+            await consumer._client.force_metadata_update()
+        assert partitions, f"topic {topic} has no partitions"
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        while [p for p in partitions if await consumer.position(p) < ends[p]]:
+            batch = await consumer.getmany(timeout_ms=1000)
+            for part in batch.values():
+                records.extend(part)
+        return sorted(records, key=lambda r: (r.timestamp, r.partition, r.offset))
+    finally:
+        await consumer.stop()
 
 
 def connector_settings(env: Env, **overrides: Any) -> ConnectorSettings:
@@ -224,10 +297,16 @@ async def running_connector(
         ) as user_to_xero,
     ):
         app = create_app(settings, xero_http=connector_to_xero)
+        db = create_async_engine(env.database_url("connector"))
         async with (
             app.router.lifespan_context(app),
             httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url=PUBLIC_URL
             ) as anonymous,
         ):
-            yield ConnectorHarness(app, anonymous, sandbox, user_to_xero, settings, env, contract)
+            try:
+                yield ConnectorHarness(
+                    app, anonymous, sandbox, user_to_xero, settings, env, contract, db
+                )
+            finally:
+                await db.dispose()

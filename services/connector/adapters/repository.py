@@ -17,6 +17,7 @@ from services.connector.adapters.orm import (
     OutboxMessage,
     StoredTokens,
 )
+from services.connector.domain import rules
 from shared.contracts.bank import AccountClosed, AccountOpened, AccountUpdated
 
 LIVE = ("active", "needs_user")
@@ -111,6 +112,15 @@ class Repository:
         found = await self.session.exec(select(Connection.id).where(Connection.status == "active"))
         return list(found)
 
+    async def live_xero_connection_ids(self, *, excluding: uuid.UUID) -> set[uuid.UUID]:
+        """Xero `/connections` ids that live connections (other than `excluding`) rely on."""
+        found = await self.session.exec(
+            select(Connection.xero_connection_id).where(
+                col(Connection.status).in_(LIVE), Connection.id != excluding
+            )
+        )
+        return {value for value in found if value is not None}
+
     async def count_by_status(self) -> dict[str, int]:
         found = await self.session.exec(
             select(Connection.status, func.count()).group_by(col(Connection.status))
@@ -137,13 +147,18 @@ class Repository:
 
     # ------------------------------------------------------------------------ OAuth states
 
-    async def take_state(self, state_hash: bytes, now: datetime) -> OAuthState | None:
-        """Consume an unexpired, unused state; None when there is none (used, expired,
-        forged). The row lock makes it single-use even under concurrent callbacks."""
+    async def take_state(
+        self, state_hash: bytes, now: datetime, *, entity_id: str
+    ) -> OAuthState | None:
+        """Consume an unexpired, unused state of this entity; None when there is none (used,
+        expired, forged). The row lock makes it single-use even under concurrent callbacks.
+        Another entity's state is refused without being spent, so its owner can finish."""
         query = select(OAuthState).where(OAuthState.state_hash == state_hash).with_for_update()
         row = (await self.session.exec(query)).first()
         if row is None or row.consumed_at is not None or row.expires_at <= now:
             return None
+        if row.entity_id != entity_id:
+            raise rules.NotYours("This Xero sign-in was started for another business.")
         row.consumed_at = now
         self.session.add(row)
         return row

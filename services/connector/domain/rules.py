@@ -21,6 +21,10 @@ class AlreadyConnected(RequestRefused):
     """The entity already holds a live connection."""
 
 
+class NotYours(RequestRefused):
+    """The request names another entity's authorization."""
+
+
 class NotConnected(RequestRefused):
     """The entity has no live connection to act on."""
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
 from services.connector.domain import rules
@@ -17,6 +17,7 @@ from shared.logging import get_logger
 from shared.xero_http import XeroError
 
 log = get_logger(__name__)
+CSRF_HEADER = "X-CSRF-Token"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -89,8 +90,12 @@ def api_router(deps: ApiDeps) -> APIRouter:
         summary="Sync now",
         tags=["user"],
     )
-    async def sync(entity_id: str, session: User) -> JSONResponse:
+    async def sync(entity_id: str, session: User, request: Request) -> JSONResponse:
         auth.require_entity(session, entity_id)
+        if session.via == "cookie":
+            # A browser attaches the cookie on its own, so a cookie caller proves it read a
+            # page of ours (the session's CSRF token, in a header); Bearer callers need not.
+            auth.check_csrf(deps.session_secret, session, request.headers.get(CSRF_HEADER))
         try:
             connection = await deps.sync_now.request(entity_id, session.user_id)
         except rules.NotConnected as refused:

@@ -83,6 +83,18 @@ def web_router(deps: WebDeps) -> APIRouter:  # noqa: PLR0915 - one closure per r
             problem=problem,
         )
 
+    def refusal(session: auth.UserSession, refused: rules.Refusal, status: int) -> Response:
+        return pages.refusal(
+            RefusalView(
+                viewer=viewer(session),
+                title=refused.title,
+                message=refused.message,
+                advice=refused.advice,
+                back_url=_xero_url(session.entity_id),
+            ),
+            status,
+        )
+
     def entity_session(session: auth.UserSession, entity_id: str) -> auth.UserSession:
         auth.require_entity(session, entity_id)
         return session
@@ -150,23 +162,23 @@ def web_router(deps: WebDeps) -> APIRouter:  # noqa: PLR0915 - one closure per r
         error: Annotated[str | None, Query(max_length=200)] = None,
     ) -> Response:
         session = auth.session_from_request(request, secret)
-        pending = await deps.onboarding.take_state(state)
+        try:
+            pending = await deps.onboarding.take_state(state, entity_id=session.entity_id)
+        except rules.NotYours:
+            raise auth.EntityForbidden from None
         if pending is None:
-            return _refusal(pages, session, rules.STATE_EXPIRED, 400)
-        auth.require_entity(session, pending.entity_id)
+            return refusal(session, rules.STATE_EXPIRED, 400)
         try:
             outcome = await deps.onboarding.complete(pending, code=code, error=error)
         except rules.AlreadyConnected as refused:
-            return _refusal(
-                pages,
+            return refusal(
                 session,
                 rules.Refusal("already", "Already connected", str(refused), "Reload the page."),
                 409,
             )
         except XeroError as failure:
             log.warning("Xero failed during the callback", error=type(failure).__name__)
-            return _refusal(
-                pages,
+            return refusal(
                 session,
                 rules.Refusal(
                     "xero_unavailable",
@@ -180,7 +192,7 @@ def web_router(deps: WebDeps) -> APIRouter:  # noqa: PLR0915 - one closure per r
             notice = "reconnected" if outcome.resumed else "connected"
             return RedirectResponse(f"{_xero_url(session.entity_id)}?notice={notice}", 303)
         status = 403 if outcome.refusal.kind in {"edition", "inactive"} else 200
-        return _refusal(pages, session, outcome.refusal, status)
+        return refusal(session, outcome.refusal, status)
 
     @router.post("/entities/{entity_id}/xero/sync")
     async def sync_now(
@@ -259,21 +271,6 @@ def web_router(deps: WebDeps) -> APIRouter:  # noqa: PLR0915 - one closure per r
 
 def _xero_url(entity_id: str) -> str:
     return f"/entities/{quote(entity_id, safe='')}/xero"
-
-
-def _refusal(
-    pages: Pages, session: auth.UserSession, refusal: rules.Refusal, status: int
-) -> Response:
-    return pages.refusal(
-        RefusalView(
-            viewer=None,
-            title=refusal.title,
-            message=refusal.message,
-            advice=refusal.advice,
-            back_url=_xero_url(session.entity_id),
-        ),
-        status,
-    )
 
 
 def _account_row(account: BankAccount) -> BankAccountRow:

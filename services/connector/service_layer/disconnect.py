@@ -82,15 +82,26 @@ class Disconnector:
             return True  # nothing left to withdraw: Xero had already ended it
         tokens = unseal(self._cipher, connection.id, stored.sealed)
         try:
-            if connection.xero_connection_id is not None and connection.status == "active":
-                grant = await self._tokens.refresh_locked(repository, connection.id)
+            if connection.status != "active" or connection.xero_connection_id is None:
+                await self._xero.revoke(tokens.refresh_token)
+                return True
+            # One event for this disconnect: a refused refresh is not published on its own
+            # as `reauth_required`.
+            grant = await self._tokens.refresh_locked(repository, connection.id, mark_refusal=False)
+            # One Xero user may have connected several entities: revoking ends every
+            # connection of that user to our app, so withdraw only what no other live
+            # connection here still uses.
+            in_use = await repository.live_xero_connection_ids(excluding=connection.id)
+            if connection.xero_connection_id not in in_use:
                 await self._xero.delete_connection(
                     grant.access_token, connection.xero_connection_id
                 )
+            listed = await self._xero.connections(grant.access_token)
+            if not any(other.id in in_use for other in listed):
                 stored = await repository.tokens(connection.id)
                 if stored is not None:
                     tokens = unseal(self._cipher, connection.id, stored.sealed)
-            await self._xero.revoke(tokens.refresh_token)
+                await self._xero.revoke(tokens.refresh_token)
         except ConnectionUnavailable:
             return True  # Xero refused the refresh: the grant is gone already
         except (XeroUnauthorized, XeroForbidden):

@@ -17,12 +17,13 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.connector.adapters.crypto import TokenCipher
 from services.connector.adapters.orm import Connection, ConnectionAccount, OAuthState
-from services.connector.adapters.repository import Repository
-from services.connector.adapters.xero import Organisation, TokenSet, XeroClient
+from services.connector.adapters.repository import LIVE, Repository
+from services.connector.adapters.xero import Organisation, TokenSet, XeroClient, XeroConnection
 from services.connector.domain import rules
 from services.connector.metrics import ConnectorMetrics
 from services.connector.service_layer.events import publish_connection
@@ -130,12 +131,15 @@ class Onboarding:
             scopes=self._scopes,
         )
 
-    async def take_state(self, state: str | None) -> OAuthState | None:
-        """The pending authorization this `state` names, consumed; None if there is none."""
+    async def take_state(self, state: str | None, *, entity_id: str) -> OAuthState | None:
+        """The entity's pending authorization this `state` names, consumed; None if there
+        is none; `rules.NotYours` if it belongs to another entity."""
         if not state or len(state) > 200:
             return None
         async with self._sessions() as session, session.begin():
-            return await Repository(session).take_state(state_hash(state), datetime.now(UTC))
+            return await Repository(session).take_state(
+                state_hash(state), datetime.now(UTC), entity_id=entity_id
+            )
 
     async def complete(
         self, pending: OAuthState, *, code: str | None, error: str | None
@@ -155,23 +159,24 @@ class Onboarding:
             tokens.access_token, auth_event_id=tokens.auth_event_id
         )
         if not tenants:
-            await self._revoke(tokens)
+            await self._give_back(tokens, tenants)
             self._metrics.connects.labels(outcome="no_tenant").inc()
             return Refused(rules.NO_ORGANISATION)
         tenant, extra = tenants[0], tenants[1:]
-        for other in extra:  # one entity feeds one organisation; give back the others
-            await self._quietly(self._xero.delete_connection(tokens.access_token, other.id))
+        if extra:  # one entity feeds one organisation; give back the others
+            await self._give_back(tokens, extra, revoke=False)
         organisation = await self._xero.organisation(tokens.access_token, tenant.tenant_id)
         refusal = rules.organisation_refusal(
             organisation.name, organisation.edition, organisation.status
         )
         if refusal is not None:
-            await self._revoke(tokens)
+            await self._give_back(tokens, [tenant])
             self._metrics.connects.labels(outcome=refusal.kind).inc()
             return Refused(refusal)
         linker = AccountLinker(self._xero, tokens.access_token, tenant.tenant_id, organisation)
         async with self._sessions() as session:
             repository = Repository(session)
+            live = await repository.live_connection(pending.entity_id)
             accounts = {
                 a.account_id: a for a in await repository.entity_accounts(pending.entity_id)
             }
@@ -181,6 +186,11 @@ class Onboarding:
                 if previous is not None
                 else {}
             )
+        if live is not None and live.status == "active":
+            # Another authorization of this entity finished first (two tabs): nothing is
+            # linked into this organisation, and the first connection stands.
+            await self._give_back(tokens, [tenant])
+            raise _already_connected(live)
         results = [
             await linker.link(accounts[account_id], self._sink, previous_links.get(account_id))
             for account_id in pending.account_ids
@@ -189,7 +199,7 @@ class Onboarding:
         try:
             connected = await self._commit(pending, tokens, tenant.id, organisation, results)
         except rules.AlreadyConnected:
-            await self._revoke(tokens)
+            await self._give_back(tokens, [tenant])
             raise
         self._metrics.connects.labels(outcome="connected").inc()
         self._on_committed()
@@ -208,11 +218,11 @@ class Onboarding:
             async with self._sessions() as session, session.begin():
                 repository = Repository(session)
                 live = await repository.live_connection(pending.entity_id, lock=True)
+                if live is not None and live.status == "active":
+                    # Only a race gets here (start refuses an active entity): the other
+                    # authorization won, to this organisation or another one.
+                    raise _already_connected(live)
                 if live is not None and live.tenant_id != organisation.tenant_id:
-                    if live.status == "active":
-                        raise rules.AlreadyConnected(
-                            f"This entity is already connected to {live.tenant_name}."
-                        )
                     # Reconnecting to another organisation ends the one that needed the user.
                     live.status, live.status_reason = "disconnected", rules.DISCONNECTED_BY_USER
                     await repository.drop_tokens(live.id)
@@ -278,8 +288,37 @@ class Onboarding:
             resumed=resumed,
         )
 
-    async def _revoke(self, tokens: TokenSet) -> None:
-        await self._quietly(self._xero.revoke(tokens.refresh_token))
+    async def _give_back(
+        self, tokens: TokenSet, tenants: Sequence[XeroConnection], *, revoke: bool = True
+    ) -> None:
+        """Hand back what an authorization gave us that we will not use.
+
+        Xero's revocation ends every connection the Xero user has to our app, and one Xero
+        user may have connected other entities (or this one) before: their connections must
+        stand. So the token is revoked only when none of that user's connections feeds a
+        live connection here; otherwise only this authorization's own connections that no
+        live connection uses are deleted, and the tokens are dropped unused.
+        """
+        try:
+            listed = await self._xero.connections(tokens.access_token)
+        except XeroError as error:
+            log.warning("could not list Xero connections to give back", error=type(error).__name__)
+            listed = list(tenants)
+        async with self._sessions() as session:
+            in_use = set(
+                await session.exec(
+                    select(Connection.xero_connection_id).where(
+                        col(Connection.xero_connection_id).in_([c.id for c in listed]),
+                        col(Connection.status).in_(LIVE),
+                    )
+                )
+            )
+        if revoke and not in_use:
+            await self._quietly(self._xero.revoke(tokens.refresh_token))
+            return
+        for tenant in tenants:
+            if tenant.id not in in_use:
+                await self._quietly(self._xero.delete_connection(tokens.access_token, tenant.id))
 
     @staticmethod
     async def _quietly(call: Awaitable[object]) -> None:
@@ -312,6 +351,10 @@ async def _save_links(
         if account_id not in chosen and row.status != "unlinked":
             row.status, row.problem = "unlinked", None
             repository.session.add(row)
+
+
+def _already_connected(live: Connection) -> rules.AlreadyConnected:
+    return rules.AlreadyConnected(f"This entity is already connected to {live.tenant_name}.")
 
 
 def _xero_said_no(error: str | None) -> rules.Refusal:

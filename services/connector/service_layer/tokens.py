@@ -102,17 +102,25 @@ class TokenService:
     async def access_token(self, connection_id: uuid.UUID) -> AccessGrant:
         """A valid access token for an active connection, refreshing it if needed."""
         async with self._sessions() as session:
-            grant = await self._current(Repository(session), connection_id)
-        if grant is not None:
-            return grant
+            current = await self._current(Repository(session), connection_id)
+        if current is not None:
+            return current
         lock = self._locks.get(connection_id)
         if lock is None:
             lock = self._locks[connection_id] = asyncio.Lock()
         async with lock, self._sessions() as session:
+            refused: ConnectionUnavailable | None = None
             async with session.begin():
-                grant = await self.refresh_locked(Repository(session), connection_id)
+                try:
+                    grant = await self.refresh_locked(Repository(session), connection_id)
+                except ConnectionUnavailable as unavailable:
+                    # Commit what the refusal recorded (`invalid_grant` marks the connection
+                    # as needing the user and publishes it); raising here would roll it back.
+                    refused = unavailable
             if self._on_committed is not None:
                 self._on_committed()
+            if refused is not None:
+                raise refused
             return grant
 
     async def _current(
@@ -125,9 +133,12 @@ class TokenService:
         tokens = unseal(self._cipher, connection_id, stored.sealed)
         return AccessGrant(tokens.access_token, connection.tenant_id, tokens.expires_at)
 
-    async def refresh_locked(self, repository: Repository, connection_id: uuid.UUID) -> AccessGrant:
+    async def refresh_locked(
+        self, repository: Repository, connection_id: uuid.UUID, *, mark_refusal: bool = True
+    ) -> AccessGrant:
         """Inside the caller's transaction: lock the connection, reload, refresh if still
-        needed. `invalid_grant` marks the connection as needing the user and publishes it."""
+        needed. `invalid_grant` marks the connection as needing the user and publishes it,
+        unless the caller is ending the connection anyway (`mark_refusal=False`)."""
         connection = _require_active(await repository.connection(connection_id, lock=True))
         stored = await repository.tokens(connection_id)
         if stored is None:
@@ -140,9 +151,10 @@ class TokenService:
             fresh = await self._xero.refresh(tokens.refresh_token)
         except InvalidGrant:
             self._metrics.token_refreshes.labels(result="invalid_grant").inc()
-            await mark_needs_user(
-                repository, connection, rules.REAUTH_REQUIRED, reason="reauth_required"
-            )
+            if mark_refusal:
+                await mark_needs_user(
+                    repository, connection, rules.REAUTH_REQUIRED, reason="reauth_required"
+                )
             log.warning(
                 "refresh refused by Xero; the connection needs the user",
                 connection_id=str(connection_id),
