@@ -112,14 +112,12 @@ class Repository:
         found = await self.session.exec(select(Connection.id).where(Connection.status == "active"))
         return list(found)
 
-    async def live_xero_connection_ids(self, *, excluding: uuid.UUID) -> set[uuid.UUID]:
+    async def live_xero_connection_ids(self, *, excluding: uuid.UUID | None) -> set[uuid.UUID]:
         """Xero `/connections` ids that live connections (other than `excluding`) rely on."""
-        found = await self.session.exec(
-            select(Connection.xero_connection_id).where(
-                col(Connection.status).in_(LIVE), Connection.id != excluding
-            )
-        )
-        return {value for value in found if value is not None}
+        query = select(Connection.xero_connection_id).where(col(Connection.status).in_(LIVE))
+        if excluding is not None:
+            query = query.where(Connection.id != excluding)
+        return {value for value in await self.session.exec(query) if value is not None}
 
     async def count_by_status(self) -> dict[str, int]:
         found = await self.session.exec(

@@ -8,7 +8,6 @@ string: notices are chosen from a fixed list by code.
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -25,6 +24,7 @@ from services.connector.entrypoints.pages import (
     RefusalView,
     Viewer,
     XeroPageView,
+    xero_url,
 )
 from services.connector.service_layer.disconnect import Disconnector
 from services.connector.service_layer.onboarding import Connected, Onboarding
@@ -90,7 +90,7 @@ def web_router(deps: WebDeps) -> APIRouter:  # noqa: PLR0915 - one closure per r
                 title=refused.title,
                 message=refused.message,
                 advice=refused.advice,
-                back_url=_xero_url(session.entity_id),
+                back_url=xero_url(session.entity_id),
             ),
             status,
         )
@@ -105,7 +105,7 @@ def web_router(deps: WebDeps) -> APIRouter:  # noqa: PLR0915 - one closure per r
             session = auth.session_from_request(request, secret)
         except auth.NotSignedIn as missing:
             return pages.sign_in_required(str(missing), deps.demo_sign_in)
-        return RedirectResponse(_xero_url(session.entity_id), status_code=303)
+        return RedirectResponse(xero_url(session.entity_id), status_code=303)
 
     @router.get("/sign-in")
     async def sign_in(token: Annotated[str, Query(max_length=4096)] = "") -> Response:
@@ -114,7 +114,7 @@ def web_router(deps: WebDeps) -> APIRouter:  # noqa: PLR0915 - one closure per r
             session = auth.verify_user_token(secret, token)
         except auth.NotSignedIn as refused:
             return pages.sign_in_required(str(refused), deps.demo_sign_in)
-        response = RedirectResponse(_xero_url(session.entity_id), status_code=303)
+        response = RedirectResponse(xero_url(session.entity_id), status_code=303)
         auth.set_session_cookie(response, token, session, secure=deps.secure_cookies)
         return response
 
@@ -190,7 +190,7 @@ def web_router(deps: WebDeps) -> APIRouter:  # noqa: PLR0915 - one closure per r
             )
         if isinstance(outcome, Connected):
             notice = "reconnected" if outcome.resumed else "connected"
-            return RedirectResponse(f"{_xero_url(session.entity_id)}?notice={notice}", 303)
+            return RedirectResponse(f"{xero_url(session.entity_id)}?notice={notice}", 303)
         status = 403 if outcome.refusal.kind in {"edition", "inactive"} else 200
         return refusal(session, outcome.refusal, status)
 
@@ -204,14 +204,14 @@ def web_router(deps: WebDeps) -> APIRouter:  # noqa: PLR0915 - one closure per r
             await deps.sync_now.request(entity_id, session.user_id)
         except rules.NotConnected as refused:
             return pages.xero(await xero_view(session, problem=str(refused)), status=409)
-        return RedirectResponse(f"{_xero_url(entity_id)}?notice=sync_requested", status_code=303)
+        return RedirectResponse(f"{xero_url(entity_id)}?notice=sync_requested", status_code=303)
 
     @router.get("/entities/{entity_id}/xero/manage")
     async def manage(entity_id: str, session: User) -> Response:
         entity_session(session, entity_id)
         view = await xero_view(session)
         if view.connection is None:
-            return RedirectResponse(_xero_url(entity_id), status_code=303)
+            return RedirectResponse(xero_url(entity_id), status_code=303)
         return pages.manage(view)
 
     @router.get("/entities/{entity_id}/xero/disconnect")
@@ -219,7 +219,7 @@ def web_router(deps: WebDeps) -> APIRouter:  # noqa: PLR0915 - one closure per r
         entity_session(session, entity_id)
         view = await xero_view(session)
         if view.connection is None:
-            return RedirectResponse(_xero_url(entity_id), status_code=303)
+            return RedirectResponse(xero_url(entity_id), status_code=303)
         return pages.confirm_disconnect(view)
 
     @router.post("/entities/{entity_id}/xero/disconnect")
@@ -232,12 +232,12 @@ def web_router(deps: WebDeps) -> APIRouter:  # noqa: PLR0915 - one closure per r
         entity_session(session, entity_id)
         auth.check_csrf(secret, session, csrf_token)
         if confirm != "yes":
-            return RedirectResponse(f"{_xero_url(entity_id)}/disconnect", status_code=303)
+            return RedirectResponse(xero_url(entity_id, "disconnect"), status_code=303)
         done = await deps.disconnector.disconnect(entity_id)
         if done is None:  # pressed twice: show the same outcome
             last = await deps.queries.last_connection(entity_id)
             if last is None:
-                return RedirectResponse(_xero_url(entity_id), status_code=303)
+                return RedirectResponse(xero_url(entity_id), status_code=303)
             return pages.disconnected(viewer(session), last.tenant_name)
         return pages.disconnected(viewer(session), done.org_name)
 
@@ -262,15 +262,11 @@ def web_router(deps: WebDeps) -> APIRouter:  # noqa: PLR0915 - one closure per r
             name=f"Demo user of {entity_id}",
         )
         session = auth.verify_user_token(secret, token)
-        response = RedirectResponse(_xero_url(entity_id), status_code=303)
+        response = RedirectResponse(xero_url(entity_id), status_code=303)
         auth.set_session_cookie(response, token, session, secure=deps.secure_cookies)
         return response
 
     return router
-
-
-def _xero_url(entity_id: str) -> str:
-    return f"/entities/{quote(entity_id, safe='')}/xero"
 
 
 def _account_row(account: BankAccount) -> BankAccountRow:

@@ -31,6 +31,7 @@ from services.connector.service_layer.tokens import (
     mark_needs_user,
     unseal,
 )
+from services.connector.service_layer.withdraw import withdraw_unused
 from shared.logging import get_logger
 from shared.xero_http import XeroError, XeroForbidden, XeroUnauthorized
 
@@ -88,20 +89,17 @@ class Disconnector:
             # One event for this disconnect: a refused refresh is not published on its own
             # as `reauth_required`.
             grant = await self._tokens.refresh_locked(repository, connection.id, mark_refusal=False)
-            # One Xero user may have connected several entities: revoking ends every
-            # connection of that user to our app, so withdraw only what no other live
-            # connection here still uses.
-            in_use = await repository.live_xero_connection_ids(excluding=connection.id)
-            if connection.xero_connection_id not in in_use:
-                await self._xero.delete_connection(
-                    grant.access_token, connection.xero_connection_id
-                )
-            listed = await self._xero.connections(grant.access_token)
-            if not any(other.id in in_use for other in listed):
-                stored = await repository.tokens(connection.id)
-                if stored is not None:
-                    tokens = unseal(self._cipher, connection.id, stored.sealed)
-                await self._xero.revoke(tokens.refresh_token)
+            stored = await repository.tokens(connection.id)  # the refresh may rotate it
+            if stored is not None:
+                tokens = unseal(self._cipher, connection.id, stored.sealed)
+            await withdraw_unused(
+                self._xero,
+                repository,
+                access_token=grant.access_token,
+                refresh_token=tokens.refresh_token,
+                own=[connection.xero_connection_id],
+                excluding=connection.id,
+            )
         except ConnectionUnavailable:
             return True  # Xero refused the refresh: the grant is gone already
         except (XeroUnauthorized, XeroForbidden):

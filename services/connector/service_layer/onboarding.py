@@ -17,18 +17,18 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.connector.adapters.crypto import TokenCipher
 from services.connector.adapters.orm import Connection, ConnectionAccount, OAuthState
-from services.connector.adapters.repository import LIVE, Repository
+from services.connector.adapters.repository import Repository
 from services.connector.adapters.xero import Organisation, TokenSet, XeroClient, XeroConnection
 from services.connector.domain import rules
 from services.connector.metrics import ConnectorMetrics
 from services.connector.service_layer.events import publish_connection
 from services.connector.service_layer.linking import AccountLinker, LinkResult
 from services.connector.service_layer.tokens import store
+from services.connector.service_layer.withdraw import withdraw_unused
 from shared.logging import get_logger
 from shared.xero_http import XeroError
 
@@ -291,34 +291,18 @@ class Onboarding:
     async def _give_back(
         self, tokens: TokenSet, tenants: Sequence[XeroConnection], *, revoke: bool = True
     ) -> None:
-        """Hand back what an authorization gave us that we will not use.
-
-        Xero's revocation ends every connection the Xero user has to our app, and one Xero
-        user may have connected other entities (or this one) before: their connections must
-        stand. So the token is revoked only when none of that user's connections feeds a
-        live connection here; otherwise only this authorization's own connections that no
-        live connection uses are deleted, and the tokens are dropped unused.
-        """
-        try:
-            listed = await self._xero.connections(tokens.access_token)
-        except XeroError as error:
-            log.warning("could not list Xero connections to give back", error=type(error).__name__)
-            listed = list(tenants)
+        """Hand back what this authorization gave us and we will not use."""
         async with self._sessions() as session:
-            in_use = set(
-                await session.exec(
-                    select(Connection.xero_connection_id).where(
-                        col(Connection.xero_connection_id).in_([c.id for c in listed]),
-                        col(Connection.status).in_(LIVE),
-                    )
+            await self._quietly(
+                withdraw_unused(
+                    self._xero,
+                    Repository(session),
+                    access_token=tokens.access_token,
+                    refresh_token=tokens.refresh_token,
+                    own=[tenant.id for tenant in tenants],
+                    revoke=revoke,
                 )
             )
-        if revoke and not in_use:
-            await self._quietly(self._xero.revoke(tokens.refresh_token))
-            return
-        for tenant in tenants:
-            if tenant.id not in in_use:
-                await self._quietly(self._xero.delete_connection(tokens.access_token, tenant.id))
 
     @staticmethod
     async def _quietly(call: Awaitable[object]) -> None:
