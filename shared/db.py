@@ -2,11 +2,13 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
 from pydantic import SecretStr
 from sqlalchemy import MetaData, text
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import registry
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -100,3 +102,25 @@ async def translated_db_errors() -> AsyncIterator[None]:
         yield
     except (TimeoutError, OSError, sa_exc.SQLAlchemyError, asyncpg.PostgresError) as error:
         raise translate_db_error(error) from error
+
+
+def asyncpg_params(url: URL) -> dict[str, Any]:
+    """asyncpg's connect() arguments for a SQLAlchemy URL."""
+    params: dict[str, Any] = {
+        "user": url.username,
+        "password": url.password,
+        "database": url.database,
+        "host": url.query.get("host") or url.host,
+        "port": url.port,
+    }
+    return {key: value for key, value in params.items() if value is not None}
+
+
+async def connect_dedicated(url: SecretStr, *, application_name: str) -> asyncpg.Connection:
+    """A plain asyncpg connection outside the pool, for what lives as long as a session:
+    a session-level advisory lock, LISTEN."""
+    return await asyncpg.connect(
+        **asyncpg_params(make_url(url.get_secret_value())),
+        server_settings={"application_name": application_name},
+        timeout=10,
+    )

@@ -20,18 +20,19 @@ def subscribe_batches(
     broker: KafkaBroker,
     kafka: KafkaSettings,
     *,
-    topic: str,
+    topic: str | Sequence[str],
     group_id: str,
     handler: RecordsHandler,
     max_records: int,
     batch_timeout_ms: int,
 ) -> None:
-    """Subscribe `handler` to batches of raw records of `topic`, from the earliest offset
+    """Subscribe `handler` to batches of raw records of `topic` (or of several topics with
+    one consumer: one group join instead of one per topic), from the earliest offset
     for a new group, committing only after the handler returned."""
     membership = consumer_options(kafka)
 
     @broker.subscriber(
-        topic,
+        *([topic] if isinstance(topic, str) else topic),
         group_id=group_id,
         batch=True,
         max_records=max_records,

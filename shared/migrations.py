@@ -6,7 +6,6 @@ for the duration, so replicas starting together migrate once.
 """
 
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 from alembic import command, context
@@ -18,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from shared.db import translated_db_errors
+from shared.db import asyncpg_params, translated_db_errors
 from shared.errors import PermanentError
 
 _MIGRATION_LOCK = 0x78_65_72_6F_73_79_6E_63  # "xerosync" in ASCII
@@ -131,15 +130,4 @@ async def connect_maintenance(url: SecretStr | str) -> asyncpg.Connection:
     """A plain asyncpg connection to the server's `postgres` database, for DDL such as
     CREATE DATABASE, which cannot run inside the pooled, transactional engine."""
     raw = url.get_secret_value() if isinstance(url, SecretStr) else url
-    return await asyncpg.connect(**_asyncpg_params(make_url(raw).set(database="postgres")))
-
-
-def _asyncpg_params(url: Any) -> dict[str, Any]:
-    params: dict[str, Any] = {
-        "user": url.username,
-        "password": url.password,
-        "database": url.database,
-        "host": url.query.get("host") or url.host,
-        "port": url.port,
-    }
-    return {key: value for key, value in params.items() if value is not None}
+    return await asyncpg.connect(**asyncpg_params(make_url(raw).set(database="postgres")))

@@ -123,6 +123,18 @@ def sign_in_url(
 
 
 @app.command()
+def scheduler() -> None:
+    """Run the scheduler: SyncDue for every active connection every SYNC_INTERVAL, on
+    "Sync now" and after connecting (HTTP on SCHEDULER_HTTP_PORT, default 8001). Run
+    several replicas for availability: one emits, the others stand by."""
+    from services.scheduler.bootstrap import main as run_scheduler
+    from services.scheduler.config import SchedulerSettings
+
+    load_settings(SchedulerSettings)  # fail with a readable message before anything starts
+    run_scheduler()
+
+
+@app.command()
 def syncer() -> None:
     """Run the syncer (HTTP on SYNCER_HTTP_PORT, default 8002)."""
     from services.syncer.bootstrap import main as run_syncer

@@ -47,7 +47,7 @@ SERVICES: dict[str, ServiceInfo] = {
     info.name: info
     for info in (
         ServiceInfo("connector", ConnectorSettings, runnable=True),
-        ServiceInfo("scheduler", SchedulerSettings, runnable=False),
+        ServiceInfo("scheduler", SchedulerSettings, runnable=True),
         ServiceInfo("syncer", SyncerSettings, runnable=True),
     )
 }

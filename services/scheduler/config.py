@@ -1,9 +1,42 @@
-"""The scheduler's settings (env prefix `SCHEDULER_`)."""
+"""The scheduler's settings (env prefix `SCHEDULER_`).
 
-from pydantic import Field
+`SYNC_INTERVAL` and `MANUAL_SYNC_COOLDOWN` keep the names DESIGN gives them and also answer
+to their prefixed forms. Durations are written `3h`, `90m`, `45s`, `250ms`, a number of
+seconds, or ISO 8601 (`PT3H`).
+"""
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, BeforeValidator, Field
 from pydantic_settings import SettingsConfigDict
 
+from shared.contracts.decoding import DEFAULT_MAX_EVENT_BYTES
 from shared.settings import ServiceSettings
+
+CONSUMER_GROUP = "xerosync-scheduler"
+"""One group for the three consumed topics: connections, sync requests, sync results."""
+
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$", re.IGNORECASE)
+
+
+def parse_duration(value: Any) -> Any:
+    """`3h`, `90m`, `45s`, `250ms`, `1d` or plain seconds; anything else is left to pydantic
+    (ISO 8601 `PT3H`, a timedelta)."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return timedelta(seconds=float(match[1]) * _UNITS[match[2].lower()])
+        try:
+            return timedelta(seconds=float(value))
+        except ValueError:
+            return value
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
 class SchedulerSettings(ServiceSettings):
@@ -12,3 +45,49 @@ class SchedulerSettings(ServiceSettings):
     )
 
     http_port: int = Field(default=8001, ge=1, le=65535)
+    sync_interval: Duration = Field(
+        default=timedelta(hours=3),
+        ge=timedelta(seconds=1),
+        le=timedelta(days=7),
+        validation_alias=AliasChoices("SCHEDULER_SYNC_INTERVAL", "SYNC_INTERVAL", "sync_interval"),
+        description="Every active connection is due once per interval, at its own phase.",
+    )
+    manual_sync_cooldown: Duration = Field(
+        default=timedelta(seconds=60),
+        ge=timedelta(0),
+        le=timedelta(hours=24),
+        validation_alias=AliasChoices(
+            "SCHEDULER_MANUAL_SYNC_COOLDOWN", "MANUAL_SYNC_COOLDOWN", "manual_sync_cooldown"
+        ),
+        description="At most one manual sync per connection per cooldown; extra presses "
+        "are absorbed and counted.",
+    )
+    manual_request_max_age: Duration = Field(
+        default=timedelta(minutes=15),
+        ge=timedelta(seconds=1),
+        description="A `SyncRequested` older than this when it is read (a replayed topic, a "
+        "long outage) is counted as stale and starts no sync.",
+    )
+    tick_batch: int = Field(
+        default=2000, ge=1, le=50_000, description="Most slots claimed and emitted per tick."
+    )
+    idle_wait: Duration = Field(
+        default=timedelta(seconds=5),
+        gt=timedelta(0),
+        description="Longest wait between two looks at the schedule when nothing is due "
+        "(a change made by any replica wakes the emitter at once through LISTEN/NOTIFY).",
+    )
+    takeover_poll: Duration = Field(
+        default=timedelta(seconds=1),
+        gt=timedelta(0),
+        description="How often a standby replica tries to become the emitter.",
+    )
+    takeover_grace: Duration = Field(
+        default=timedelta(seconds=1),
+        ge=timedelta(0),
+        description="Wait after becoming the emitter before reading what the previous one "
+        "published, so a produce request it sent just before dying has landed.",
+    )
+    consume_batch_size: int = Field(default=500, ge=1, le=10_000)
+    consume_batch_wait_ms: int = Field(default=100, ge=1, le=10_000)
+    max_event_bytes: int = Field(default=DEFAULT_MAX_EVENT_BYTES, ge=1024)

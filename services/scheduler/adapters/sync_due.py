@@ -1,0 +1,136 @@
+"""`xero.sync-due.v1`, both ways: publishing a batch of slots (acknowledged by every
+in-sync replica before the schedule moves on), and reading back what was published last,
+which is how a new emitter learns what its dead predecessor already sent."""
+
+import asyncio
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from services.scheduler.domain.schedule import Emission
+from shared.contracts.xero import SyncDue
+from shared.errors import BrokerUnavailable
+from shared.kafka import client_options
+from shared.logging import get_logger
+from shared.settings import KafkaSettings
+
+log = get_logger(__name__)
+_HEADERS = [("content-type", b"application/json")]
+
+
+class SyncDueLog:
+    def __init__(self, kafka: KafkaSettings, topic: str) -> None:
+        self._kafka = kafka
+        self.topic = topic
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        producer = AIOKafkaProducer(
+            client_id="xerosync-scheduler",
+            acks="all",
+            enable_idempotence=self._kafka.idempotent_producer,
+            linger_ms=5,
+            max_batch_size=256 * 1024,
+            **client_options(self._kafka),
+        )
+        try:
+            await producer.start()
+        except KafkaError as error:
+            await producer.stop()
+            raise BrokerUnavailable(f"Kafka did not answer ({type(error).__name__})") from error
+        self._producer = producer
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def ping(self) -> None:
+        if self._producer is None:
+            raise BrokerUnavailable("the SyncDue producer is not running")
+        try:
+            await asyncio.wait_for(self._producer.partitions_for(self.topic), timeout=2.0)
+        except (KafkaError, TimeoutError) as error:
+            raise BrokerUnavailable(f"Kafka did not answer ({type(error).__name__})") from error
+
+    async def publish(self, emissions: Sequence[Emission], occurred_at: datetime) -> None:
+        """Publish every emission; returns once the broker acknowledged all of them."""
+        if self._producer is None:
+            raise RuntimeError("start() first")
+        acks = []
+        for emission in emissions:
+            event = SyncDue(
+                event_id=emission.event_id,
+                occurred_at=occurred_at,
+                connection_id=emission.connection_id,
+                tenant_id=emission.tenant_id,
+                reason=emission.reason,
+                due_at=emission.due_at,
+            )
+            acks.append(
+                await self._producer.send(
+                    self.topic,
+                    event.model_dump_json().encode(),
+                    key=str(emission.tenant_id).encode(),
+                    headers=_HEADERS,
+                )
+            )
+        await asyncio.gather(*acks)
+
+    async def recent_event_ids(self, depth: int) -> set[uuid.UUID]:
+        """The event ids of the last `depth` records of every partition."""
+        consumer = AIOKafkaConsumer(
+            client_id="xerosync-scheduler-takeover",
+            enable_auto_commit=False,
+            **client_options(self._kafka),
+        )
+        await consumer.start()
+        try:
+            partitions = await _partitions(consumer, self.topic)
+            ends = await consumer.end_offsets(partitions)
+            wanted = {tp: end for tp, end in ends.items() if end > 0}
+            consumer.assign(list(wanted))
+            for tp, end in wanted.items():
+                consumer.seek(tp, max(0, end - depth))
+            found: set[uuid.UUID] = set()
+            deadline = asyncio.get_running_loop().time() + 60
+            while wanted:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise BrokerUnavailable(f"could not read the end of {self.topic} within 60s")
+                batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+                for tp, records in batches.items():
+                    for record in records:
+                        event_id = _event_id(record.value)
+                        if event_id is not None:
+                            found.add(event_id)
+                    if records and records[-1].offset + 1 >= wanted.get(tp, 0):
+                        wanted.pop(tp, None)
+                if not batches:
+                    # Nothing more arrives: the offsets below the end were compacted or
+                    # deleted, or belong to aborted transactions.
+                    for tp in list(wanted):
+                        if await consumer.position(tp) >= wanted[tp]:
+                            wanted.pop(tp)
+            return found
+        finally:
+            await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    for _ in range(20):
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            return [TopicPartition(topic, p) for p in sorted(found)]
+        await consumer._client.force_metadata_update()
+    raise BrokerUnavailable(f"topic {topic} has no partitions; run `xerosync migrate`")
+
+
+def _event_id(value: bytes | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(json.loads(value or b"")["event_id"])
+    except (ValueError, KeyError, TypeError):
+        return None

@@ -1,0 +1,125 @@
+"""The scheduler's real app on the embedded broker and real PostgreSQL, its time driven by
+a `ManualClock`: hours of schedule in milliseconds, no sleeping."""
+
+import uuid
+from datetime import timedelta
+
+from services.scheduler.domain.schedule import first_slot_after, phase_of
+from tests.conftest import Env
+from tests.integration.scheduler_harness import (
+    COOLDOWN,
+    INTERVAL,
+    START,
+    connection_event,
+    scheduler_harness,
+)
+
+
+async def test_a_new_connection_syncs_at_once_then_every_interval_at_its_phase(env: Env) -> None:
+    async with scheduler_harness(env) as h, h.running():
+        connection = await h.connect()
+        [connected] = await h.due.until(1)
+        assert connected.reason == "connected"
+        assert connected.connection_id == connection
+        assert connected.due_at == START
+        assert h.due.records[0].key == str(connected.tenant_id).encode()
+
+        first = first_slot_after(START + COOLDOWN, phase_of(connection), INTERVAL)
+        row = await h.schedule_where(
+            connection, lambda r: r["last_reason"] == "connected", "connected recorded"
+        )
+        assert row["next_due_at"] == first
+        # Three intervals: the clock jumps to each slot, and each slot emits one `schedule`.
+        expected = [first + k * INTERVAL for k in range(3)]
+        for n, slot in enumerate(expected, start=2):
+            h.clock.set(slot - timedelta(microseconds=1))
+            h.clock.set(slot)
+            events = await h.due.until(n)
+        scheduled = [e for e in h.due.of(connection) if e.reason == "schedule"]
+        assert [e.due_at for e in scheduled] == expected
+        assert len({e.event_id for e in events}) == len(events)
+        assert await h.metric("xerosync_sync_due_emitted_total", reason="connected") == 1
+        assert await h.metric("xerosync_sync_due_emitted_total", reason="schedule") == len(expected)
+        assert await h.metric("xerosync_scheduler_emitter") == 1
+
+
+async def test_connections_made_in_the_same_minute_spread_over_the_interval(env: Env) -> None:
+    async with scheduler_harness(env) as h, h.running():
+        connections = [uuid.uuid4() for _ in range(200)]
+        await h.publish_connection(*(connection_event(c, version=1) for c in connections))
+        await h.due.until(200)
+        h.clock.advance(INTERVAL + COOLDOWN)
+        events = await h.due.until(400)
+        first = {e.connection_id: e.due_at for e in events if e.reason == "schedule"}
+        assert set(first) == set(connections)
+        # Ten equal parts of the interval: each holds 20 expected; none is empty or crowded.
+        parts = [0] * 10
+        for due in first.values():
+            parts[int((due - START - COOLDOWN) / INTERVAL * 10) % 10] += 1
+        assert min(parts) >= 8, parts
+        assert max(parts) <= 35, parts
+        assert await h.metric("xerosync_schedules_active") in (0, 200)  # refreshed every 5s
+
+
+async def test_disconnected_and_needs_user_connections_are_not_scheduled(env: Env) -> None:
+    async with scheduler_harness(env) as h, h.running():
+        gone, paused, sentinel = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        await h.publish_connection(*(connection_event(c, version=1) for c in (gone, paused)))
+        await h.due.until(2)
+        await h.publish_connection(
+            connection_event(gone, version=2, kind="disconnected", status="disconnected"),
+            connection_event(paused, version=2, kind="updated", status="needs_user"),
+            # A replay of the older event changes nothing.
+            connection_event(gone, version=1),
+        )
+        for connection in (gone, paused):
+            await h.schedule_where(
+                connection, lambda r: r["next_due_at"] is None, "unscheduled after version 2"
+            )
+        h.clock.advance(3 * INTERVAL)
+        # The sentinel connects after three intervals passed: once its `connected` sync is
+        # out, every slot due before it was handled, and none were for the others.
+        await h.connect(sentinel)
+        events = await h.due.until(3)
+        assert [e.connection_id for e in events[2:]] == [sentinel]
+        assert h.due.of(gone) == [e for e in events if e.connection_id == gone]
+        assert len(h.due.of(gone)) == len(h.due.of(paused)) == 1
+
+        # Re-established: scheduled again, starting with a `connected` sync.
+        await h.publish_connection(connection_event(gone, version=3))
+        events = await h.due.until(4)
+        assert (events[3].connection_id, events[3].reason) == (gone, "connected")
+        row = await h.schedule(gone)
+        assert row is not None
+        assert row["status"] == "active"
+        assert row["next_due_at"] > h.clock.now()
+
+
+async def test_after_downtime_each_overdue_connection_gets_one_catch_up(env: Env) -> None:
+    async with scheduler_harness(env) as h:
+        connections = [uuid.uuid4() for _ in range(20)]
+        async with h.running():
+            await h.publish_connection(*(connection_event(c, version=1) for c in connections))
+            await h.due.until(20)
+            for c in connections:
+                await h.schedule_where(c, lambda r: r["last_reason"] == "connected", "recorded")
+        # Down for three and a half intervals.
+        h.clock.advance(3 * INTERVAL + INTERVAL / 2)
+        async with h.running():
+            events = await h.due.until(40)
+            catch_ups = [e for e in events[20:] if e.reason == "catch_up"]
+            assert sorted(e.connection_id for e in catch_ups) == sorted(connections)
+            now = h.clock.now()
+            for event in catch_ups:
+                # For the latest missed slot, which lies within the last interval.
+                assert now - INTERVAL < event.due_at <= now
+                first = first_slot_after(START + COOLDOWN, phase_of(event.connection_id), INTERVAL)
+                assert (event.due_at - first) % INTERVAL == timedelta(0)
+            # Then the rhythm resumes: one `schedule` per connection in the next interval.
+            h.clock.advance(INTERVAL)
+            events = await h.due.until(60)
+            for connection in connections:
+                catch_up, scheduled = h.due.of(connection)[1:]
+                assert scheduled.reason == "schedule"
+                assert scheduled.due_at == catch_up.due_at + INTERVAL
+            assert await h.metric("xerosync_sync_due_emitted_total", reason="catch_up") == 20
