@@ -103,11 +103,11 @@ class DueReader:
     async def until(self, count: int, *, within: float = 30.0) -> list[SyncDue]:
         """All events so far once there are at least `count`."""
         await eventually(
-            self._pulled, until=lambda n: n >= count, within=within, what=f"{count} SyncDue"
+            self.pulled, until=lambda n: n >= count, within=within, what=f"{count} SyncDue"
         )
         return list(self.seen)
 
-    async def _pulled(self) -> int:
+    async def pulled(self) -> int:
         await self._pull()
         return len(self.seen)
 
@@ -194,13 +194,11 @@ class SchedulerHarness:
 
 
 @asynccontextmanager
-async def scheduler_harness(
-    env: Env, *, start: datetime = START
-) -> AsyncIterator[SchedulerHarness]:
+async def due_reader(env: Env) -> AsyncIterator[DueReader]:
+    """Reads the test's `xero.sync-due.v1` from the beginning, as events arrive."""
     topic = env.topics.name(XERO_SYNC_DUE)
     consumer = AIOKafkaConsumer(enable_auto_commit=False, **client_options(env.kafka))
     await consumer.start()
-    db = create_async_engine(env.database_url("scheduler"))
     try:
         partitions = sorted(consumer.partitions_for_topic(topic) or ())
         if not partitions:
@@ -208,8 +206,18 @@ async def scheduler_harness(
             partitions = sorted(consumer.partitions_for_topic(topic) or ())
         consumer.assign([TopicPartition(topic, p) for p in partitions])
         await consumer.seek_to_beginning()
-        async with EventWriter(env.kafka, env.topics) as writer:
-            yield SchedulerHarness(env, ManualClock(start), writer, DueReader(consumer), db)
+        yield DueReader(consumer)
     finally:
         await consumer.stop()
+
+
+@asynccontextmanager
+async def scheduler_harness(
+    env: Env, *, start: datetime = START
+) -> AsyncIterator[SchedulerHarness]:
+    db = create_async_engine(env.database_url("scheduler"))
+    try:
+        async with due_reader(env) as due, EventWriter(env.kafka, env.topics) as writer:
+            yield SchedulerHarness(env, ManualClock(start), writer, due, db)
+    finally:
         await db.dispose()

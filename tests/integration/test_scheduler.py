@@ -2,16 +2,25 @@
 a `ManualClock`: hours of schedule in milliseconds, no sleeping."""
 
 import uuid
+from contextlib import AsyncExitStack
 from datetime import timedelta
 
+import httpx
+from fastapi import FastAPI
+
+from services.scheduler.bootstrap import create_app
 from services.scheduler.domain.schedule import first_slot_after, phase_of
+from shared.contracts.topics import XERO_CONNECTIONS
 from tests.conftest import Env
+from tests.helpers import eventually, read_topic, scrape
 from tests.integration.scheduler_harness import (
     COOLDOWN,
     INTERVAL,
     START,
+    SchedulerHarness,
     connection_event,
     scheduler_harness,
+    scheduler_settings,
 )
 
 
@@ -123,3 +132,103 @@ async def test_after_downtime_each_overdue_connection_gets_one_catch_up(env: Env
                 assert scheduled.reason == "schedule"
                 assert scheduled.due_at == catch_up.due_at + INTERVAL
             assert await h.metric("xerosync_sync_due_emitted_total", reason="catch_up") == 20
+
+
+async def test_sync_now_is_debounced_and_moves_the_next_scheduled_sync(env: Env) -> None:
+    async with scheduler_harness(env) as h, h.running():
+        connection = await h.connect()
+        await h.due.until(1)
+        await h.schedule_where(connection, lambda r: r["last_reason"] == "connected", "recorded")
+        pressed_at = h.clock.advance(timedelta(minutes=10))
+
+        await h.press(connection, times=6)  # one accepted, five absorbed
+        events = await h.due.until(2)
+        assert (events[1].reason, events[1].due_at) == ("manual", pressed_at)
+        await _metric_reaches(h, "xerosync_manual_sync_requests_total", 5, result="debounced")
+        assert await h.metric("xerosync_manual_sync_requests_total", result="accepted") == 1
+        row = await h.schedule_where(
+            connection, lambda r: r["last_reason"] == "manual", "manual recorded"
+        )
+        assert row["next_due_at"] == pressed_at + INTERVAL
+
+        # Within the cooldown: absorbed. After it: accepted again.
+        h.clock.advance(COOLDOWN / 2)
+        await h.press(connection)
+        await _metric_reaches(h, "xerosync_manual_sync_requests_total", 6, result="debounced")
+        again = h.clock.advance(COOLDOWN)
+        await h.press(connection)
+        events = await h.due.until(3)
+        assert (events[2].reason, events[2].due_at) == ("manual", again)
+
+        # The next scheduled sync follows the last press by one interval, not the phase.
+        h.clock.set(again + INTERVAL)
+        events = await h.due.until(4)
+        assert (events[3].reason, events[3].due_at) == ("schedule", again + INTERVAL)
+        assert len(h.due.of(connection)) == 4
+
+        # A press replayed from long ago, and a press for no connection, start nothing.
+        await h.press(connection, at=h.clock.now() - timedelta(hours=1))
+        await h.press(uuid.uuid4())
+        await _metric_reaches(h, "xerosync_manual_sync_requests_total", 1, result="stale")
+        await _metric_reaches(h, "xerosync_manual_sync_requests_total", 1, result="not_active")
+        assert await h.metric("xerosync_sync_due_emitted_total", reason="manual") == 2
+
+
+async def test_two_replicas_emit_each_slot_once_and_a_standby_takes_over(env: Env) -> None:
+    async with scheduler_harness(env) as h:
+        connections = [uuid.uuid4() for _ in range(60)]
+        leader = create_app(scheduler_settings(env), clock=h.clock)
+        leading = AsyncExitStack()
+        await leading.enter_async_context(leader.router.lifespan_context(leader))
+        stopped = False
+        try:
+            await eventually(
+                lambda: _gauge(leader, "xerosync_scheduler_emitter"), what="an emitter"
+            )
+            async with h.running() as standby:
+                await h.publish_connection(*(connection_event(c, version=1) for c in connections))
+                await h.due.until(60)
+                h.clock.advance(INTERVAL + COOLDOWN)
+                await h.due.until(120)
+                assert await _gauge(standby, "xerosync_scheduler_emitter") == 0
+                # Both consumed (one group), only one emitted.
+                await leading.aclose()
+                stopped = True
+                h.clock.advance(INTERVAL)
+                events = await h.due.until(180)
+                assert await _gauge(standby, "xerosync_scheduler_emitter") == 1
+        finally:
+            if not stopped:
+                await leading.aclose()
+        slots = [(e.connection_id, e.due_at) for e in events]
+        assert len(slots) == len(set(slots)) == 180
+        for connection in connections:
+            reasons = [e.reason for e in h.due.of(connection)]
+            assert reasons == ["connected", "schedule", "schedule"]
+
+
+async def test_malformed_events_go_to_the_dlq_and_the_consumer_carries_on(env: Env) -> None:
+    async with scheduler_harness(env) as h, h.running():
+        topic = env.topics.name(XERO_CONNECTIONS)
+        await h.writer.send_record(topic, b'{"type": "ConnectionEstablished"}', key=b"bad")
+        connection = await h.connect()
+        [event] = await h.due.until(1)
+        assert event.connection_id == connection
+        [dead] = await read_topic(env.kafka, env.topics.dlq(XERO_CONNECTIONS), count=1)
+        assert dead.value == b'{"type": "ConnectionEstablished"}'
+        headers = dict(dead.headers)
+        assert b"connection_id" in headers["x-dlq-error"]
+        await _metric_reaches(h, "xerosync_dlq_messages_total", 1, topic=XERO_CONNECTIONS.name)
+
+
+async def _metric_reaches(h: SchedulerHarness, name: str, value: float, **labels: str) -> None:
+    await eventually(
+        lambda: h.metric(name, **labels), until=lambda v: v == value, what=f"{name}={value}"
+    )
+
+
+async def _gauge(app: FastAPI, name: str) -> float:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://scheduler"
+    ) as http:
+        return scrape((await http.get("/metrics")).text).get((name, ()), 0.0)

@@ -146,19 +146,29 @@ class Stack:
         return env
 
     def start_service(
-        self, service: str, *, extra_env: Mapping[str, str] | None = None, wait: bool = True
+        self,
+        service: str,
+        *,
+        extra_env: Mapping[str, str] | None = None,
+        wait: bool = True,
+        port: int | None = None,
     ) -> ManagedProcess:
-        port = self.http_port(service)
+        """Start a service process; `port` starts another replica on its own HTTP port."""
+        info = SERVICES[service]
+        name = service if port is None else f"{service}@{port}"
+        port = port or self.http_port(service)
         require_free("127.0.0.1", port, f"the {service}", f"Set {service.upper()}_HTTP_PORT.")
+        replica = {f"{info.env_prefix}HTTP_PORT": str(port)} if name != service else {}
+        env = self.service_env(service, {**replica, **(extra_env or {})})
         process = ManagedProcess(
-            service,
+            name,
             [sys.executable, "-m", "xerosync", service],
-            log_path=self.config.work_dir / f"{service}.log",
-            env=self.service_env(service, extra_env),
+            log_path=self.config.work_dir / f"{name}.log",
+            env=env,
         ).start()
-        self.started[service] = process
+        self.started[name] = process
         if wait:
-            process.wait_http_ok(f"{self.service_url(service)}/readyz")
+            process.wait_http_ok(f"http://127.0.0.1:{port}/readyz")
         return process
 
     def start_tool(self, name: str, argv: list[str]) -> ManagedProcess:
