@@ -139,13 +139,22 @@ class SyncRequested(Event):
 
 class SyncDue(Event):
     """A connection should sync now. Key: `tenant_id`, so one organisation's posting is
-    handled by one syncer member at a time."""
+    handled by one syncer member at a time.
+
+    The scheduler emits one per slot: every `SYNC_INTERVAL` at the connection's own phase
+    (`schedule`), one for all slots missed during downtime (`catch_up`), on *Sync now*
+    (`manual`, debounced) and right after connecting (`connected`). `event_id` is derived
+    from the slot, so the same slot always carries the same id: a consumer that sees an
+    id twice can drop the second."""
 
     type: Literal["SyncDue"] = "SyncDue"
     connection_id: uuid.UUID
     tenant_id: uuid.UUID
     reason: SyncReason
-    due_at: AwareDatetime = Field(description="The slot this emission is for.")
+    due_at: AwareDatetime = Field(
+        description="The slot this emission is for: the scheduled time (for `catch_up`, the "
+        "latest missed one), the press (`manual`) or the connection (`connected`)."
+    )
 
 
 class AccountSyncResult(BaseModel):

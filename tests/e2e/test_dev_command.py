@@ -37,7 +37,7 @@ async def _ready(url: str) -> bool:
 
 async def test_dev_runs_everything_counts_events_and_stops_clean(tmp_path: Path) -> None:
     broker_port, syncer_port, sandbox_port = free_port(), free_port(), free_port()
-    connector_port = free_port()
+    connector_port, scheduler_port = free_port(), free_port()
     # A user's shell: no servers configured, so dev embeds its own.
     pointing_elsewhere = {"KAFKA_BOOTSTRAP_SERVERS", "TOPIC_PREFIX"}
     env = {
@@ -47,6 +47,7 @@ async def test_dev_runs_everything_counts_events_and_stops_clean(tmp_path: Path)
     }
     env["SYNCER_HTTP_PORT"] = str(syncer_port)
     env["CONNECTOR_HTTP_PORT"] = str(connector_port)
+    env["SCHEDULER_HTTP_PORT"] = str(scheduler_port)
     log_path = tmp_path / "dev.log"
     with log_path.open("wb") as log:
         dev = await asyncio.create_subprocess_exec(
@@ -73,8 +74,17 @@ async def test_dev_runs_everything_counts_events_and_stops_clean(tmp_path: Path)
         names = await eventually(
             command_lines, until=lambda names: "produce-demo" in names, what="demo producer"
         )
-        for part in ("tansu", "postgres", "xerosync syncer", "xerosync sandbox", "connector"):
+        for part in (
+            "tansu",
+            "postgres",
+            "xerosync syncer",
+            "xerosync sandbox",
+            "xerosync connector",
+            "xerosync scheduler",
+        ):
             assert part in names
+        scheduler = f"http://127.0.0.1:{scheduler_port}"
+        await eventually(lambda: _ready(f"{scheduler}/readyz"), within=60, what="scheduler ready")
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{sandbox_port}") as sandbox:
             organisations = (await sandbox.get("/admin/organisations")).json()
         assert {o["name"] for o in organisations} >= {"Acme Trading Ltd", "Partner Edition Co"}
@@ -134,3 +144,4 @@ async def test_dev_runs_everything_counts_events_and_stops_clean(tmp_path: Path)
     assert not port_open("127.0.0.1", syncer_port)
     assert not port_open("127.0.0.1", sandbox_port)
     assert not port_open("127.0.0.1", connector_port)
+    assert not port_open("127.0.0.1", scheduler_port)

@@ -142,19 +142,20 @@ def test_an_unquoted_restart_no_would_be_refused() -> None:
 # ---------------------------------------------------------------- what the schema can't check
 
 
-def test_the_migrate_and_syncer_services_are_built_from_this_repository(
+def test_migrate_and_every_service_are_built_from_this_repository(
     compose: dict[str, Any],
 ) -> None:
     built = _built_here(compose)
-    assert {"migrate", "syncer"} <= set(built)
-    # Services without a process yet (connector, scheduler) must not be started.
+    assert {"migrate", "connector", "scheduler", "syncer"} <= set(built)
+    # Services without a process yet must not be started.
     assert not {name for name, info in SERVICES.items() if not info.runnable} & set(built)
     for name, service in built.items():
         assert service["build"]["context"] == ".", name
         assert (ROOT / service["build"].get("dockerfile", "Dockerfile")).is_file(), name
         assert service["image"] == built["syncer"]["image"], "one image for every service"
     assert built["migrate"]["command"] == ["migrate"]
-    assert built["syncer"]["command"] == ["syncer"]
+    for name in SERVICES:
+        assert built[name]["command"] == [name]
 
 
 def test_every_service_built_here_runs_for_production_on_apache_kafka(
@@ -175,8 +176,11 @@ def test_the_broker_does_not_create_topics_on_its_own(compose: dict[str, Any]) -
     assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
 
 
-def test_the_syncer_starts_after_a_successful_migration(compose: dict[str, Any]) -> None:
-    depends = compose["services"]["syncer"]["depends_on"]
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_each_service_starts_after_a_successful_migration(
+    compose: dict[str, Any], service: str
+) -> None:
+    depends = compose["services"][service]["depends_on"]
     assert depends["migrate"]["condition"] == "service_completed_successfully"
     migrate = compose["services"]["migrate"]
     assert migrate["restart"] == "no"
@@ -188,7 +192,7 @@ def test_every_long_running_service_has_a_healthcheck_and_a_restart_policy(
     compose: dict[str, Any],
 ) -> None:
     long_running = {n: s for n, s in compose["services"].items() if s.get("restart") != "no"}
-    assert set(long_running) >= {"kafka", "postgres", "syncer"}
+    assert set(long_running) >= {"kafka", "postgres", *SERVICES}
     for name, service in long_running.items():
         assert service.get("restart") in LONG_RUNNING_RESTARTS, name
         healthcheck = service.get("healthcheck", {})
