@@ -2,7 +2,7 @@
 (into a contract event, or into a DLQ reason)."""
 
 import dataclasses
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import ConsumerRecord
@@ -20,19 +20,41 @@ def subscribe_batches(
     broker: KafkaBroker,
     kafka: KafkaSettings,
     *,
-    topic: str | Sequence[str],
+    topic: str,
     group_id: str,
     handler: RecordsHandler,
     max_records: int,
     batch_timeout_ms: int,
 ) -> None:
-    """Subscribe `handler` to batches of raw records of `topic` (or of several topics with
-    one consumer: one group join instead of one per topic), from the earliest offset
+    """Subscribe `handler` to batches of raw records of `topic`, from the earliest offset
     for a new group, committing only after the handler returned."""
+    subscribe_topics(
+        broker,
+        kafka,
+        handlers={topic: handler},
+        group_id=group_id,
+        max_records=max_records,
+        batch_timeout_ms=batch_timeout_ms,
+    )
+
+
+def subscribe_topics(
+    broker: KafkaBroker,
+    kafka: KafkaSettings,
+    *,
+    handlers: Mapping[str, RecordsHandler],
+    group_id: str,
+    max_records: int,
+    batch_timeout_ms: int,
+) -> None:
+    """One consumer (one group join, not one per topic) for several topics: each batch is
+    split by topic and handed to that topic's handler, in the order `handlers` lists
+    them, so a service can apply, say, connection changes before the requests that need
+    them. Offsets are committed after every handler of the batch returned."""
     membership = consumer_options(kafka)
 
     @broker.subscriber(
-        *([topic] if isinstance(topic, str) else topic),
+        *handlers,
         group_id=group_id,
         batch=True,
         max_records=max_records,
@@ -50,8 +72,12 @@ def subscribe_batches(
         heartbeat_interval_ms=membership["heartbeat_interval_ms"],
     )
     async def consume(message: KafkaMessage) -> None:
-        records = message.raw_message
-        await handler(records if isinstance(records, tuple) else (records,))
+        raw = message.raw_message
+        records = raw if isinstance(raw, tuple) else (raw,)
+        for topic, handler in handlers.items():
+            mine = [record for record in records if record.topic == topic]
+            if mine:
+                await handler(mine)
 
 
 async def tolerant_batch_parser(records: tuple[ConsumerRecord[Any, Any], ...], parse: Any) -> Any:

@@ -293,6 +293,31 @@ def bench_ingest(
     )
 
 
+@bench_app.command("schedule")
+def bench_schedule(
+    connections: Annotated[
+        int, typer.Option(min=100, max=1_000_000, help="Active connections scheduled.")
+    ] = 100_000,
+    interval: Annotated[
+        float | None,
+        typer.Option(
+            min=1.0,
+            max=3600.0,
+            help="Compressed SYNC_INTERVAL in seconds; default: connections / 10,000, at least 1.",
+            show_default=False,
+        ),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """SyncDue emissions per second, scheduler CPU per 1,000 emissions and schedule lag,
+    with connections due over a compressed interval and, side by side, all due at once."""
+    from xerosync.bench.schedule import run_schedule_bench
+
+    raise typer.Exit(
+        run_schedule_bench(connections=connections, interval_s=interval, json_output=json_output)
+    )
+
+
 def main() -> None:
     app(prog_name="xerosync")
     sys.exit(0)

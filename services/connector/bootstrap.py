@@ -20,7 +20,7 @@ from services.connector.adapters.crypto import Keyring, TokenCipher
 from services.connector.adapters.outbox import OutboxRelay
 from services.connector.adapters.repository import Repository
 from services.connector.adapters.xero import XeroClient
-from services.connector.config import ACCOUNTS_GROUP, RESULTS_GROUP, XERO_SCOPES, ConnectorSettings
+from services.connector.config import CONSUMER_GROUP, XERO_SCOPES, ConnectorSettings
 from services.connector.entrypoints import auth
 from services.connector.entrypoints.api import ApiDeps, api_router
 from services.connector.entrypoints.kafka import register_consumers
@@ -95,19 +95,18 @@ def create_app(  # noqa: PLR0915 - the wiring, in one place
     queries = EntityQueries(sessions)
     sync_now = SyncNow(sessions, on_committed=committed)
 
-    def dead_letters(group: str) -> DeadLetterPublisher:
-        return DeadLetterPublisher(
-            broker,
-            consumer=settings.topics.group(group),
-            topic_prefix=settings.topic_prefix,
-            counter=metrics.dlq,
-        )
+    dead_letters = DeadLetterPublisher(
+        broker,
+        consumer=settings.topics.group(CONSUMER_GROUP),
+        topic_prefix=settings.topic_prefix,
+        counter=metrics.dlq,
+    )
 
     register_consumers(
         broker,
         settings,
-        AccountsDirectory(sessions, dead_letters(ACCOUNTS_GROUP)),
-        SyncStatus(sessions, dead_letters(RESULTS_GROUP), verify=watch.check),
+        AccountsDirectory(sessions, dead_letters),
+        SyncStatus(sessions, dead_letters, verify=watch.check),
     )
 
     @asynccontextmanager

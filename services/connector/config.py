@@ -9,8 +9,8 @@ from services.connector.adapters.crypto import DEV_TOKEN_KEYS, Keyring, is_place
 from services.connector.entrypoints.auth import MIN_SECRET_BYTES, ServiceCredentials
 from shared.settings import Environment, ServiceSettings
 
-ACCOUNTS_GROUP = "xerosync-connector-accounts"
-RESULTS_GROUP = "xerosync-connector-results"
+CONSUMER_GROUP = "xerosync-connector"
+"""One group for the consumed topics: bank.accounts.v1 and xero.sync-results.v1."""
 
 # Published so that a development stack works out of the box; refused in production.
 DEV_SESSION_SECRET = "development-session-secret-not-for-production"  # noqa: S105

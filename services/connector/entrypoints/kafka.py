@@ -1,11 +1,12 @@
-"""Kafka subscribers of the connector. Thin: take the records, hand them to a use case."""
+"""Kafka subscriber of the connector: one consumer (one group join) for the accounts
+directory and the sync results. Thin: hand each topic's records to its use case."""
 
 from faststream.kafka import KafkaBroker
 
-from services.connector.config import ACCOUNTS_GROUP, RESULTS_GROUP, ConnectorSettings
+from services.connector.config import CONSUMER_GROUP, ConnectorSettings
 from services.connector.service_layer.projections import AccountsDirectory, SyncStatus
 from shared.contracts.topics import BANK_ACCOUNTS, XERO_SYNC_RESULTS
-from shared.kafka_records import subscribe_batches
+from shared.kafka_records import subscribe_topics
 
 
 def register_consumers(
@@ -14,16 +15,14 @@ def register_consumers(
     directory: AccountsDirectory,
     status: SyncStatus,
 ) -> None:
-    for spec, group, handler in (
-        (BANK_ACCOUNTS, ACCOUNTS_GROUP, directory.apply),
-        (XERO_SYNC_RESULTS, RESULTS_GROUP, status.apply),
-    ):
-        subscribe_batches(
-            broker,
-            settings.kafka,
-            topic=settings.topics.name(spec),
-            group_id=settings.topics.group(group),
-            handler=handler,
-            max_records=200,
-            batch_timeout_ms=50,
-        )
+    subscribe_topics(
+        broker,
+        settings.kafka,
+        handlers={
+            settings.topics.name(BANK_ACCOUNTS): directory.apply,
+            settings.topics.name(XERO_SYNC_RESULTS): status.apply,
+        },
+        group_id=settings.topics.group(CONSUMER_GROUP),
+        max_records=200,
+        batch_timeout_ms=50,
+    )

@@ -82,7 +82,12 @@ class SyncDueLog:
         await asyncio.gather(*acks)
 
     async def recent_event_ids(self, depth: int) -> set[uuid.UUID]:
-        """The event ids of the last `depth` records of every partition."""
+        """The event ids of (at least) the last `depth` records of every partition.
+
+        Reads from `depth` before the reported end up to the high watermark the fetches
+        report. The embedded broker reports a partition's end as its last batch's first
+        offset + 1, so the start lands earlier than needed (more is read, nothing missed)
+        and the reading goes on until a fetch says the partition is exhausted."""
         consumer = AIOKafkaConsumer(
             client_id="xerosync-scheduler-takeover",
             enable_auto_commit=False,
@@ -92,29 +97,22 @@ class SyncDueLog:
         try:
             partitions = await _partitions(consumer, self.topic)
             ends = await consumer.end_offsets(partitions)
-            wanted = {tp: end for tp, end in ends.items() if end > 0}
-            consumer.assign(list(wanted))
-            for tp, end in wanted.items():
-                consumer.seek(tp, max(0, end - depth))
+            consumer.assign(partitions)
+            for tp in partitions:
+                consumer.seek(tp, max(0, ends[tp] - depth))
             found: set[uuid.UUID] = set()
+            unread = set(partitions)
             deadline = asyncio.get_running_loop().time() + 60
-            while wanted:
+            while unread:
                 if asyncio.get_running_loop().time() > deadline:
                     raise BrokerUnavailable(f"could not read the end of {self.topic} within 60s")
-                batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
-                for tp, records in batches.items():
-                    for record in records:
-                        event_id = _event_id(record.value)
-                        if event_id is not None:
-                            found.add(event_id)
-                    if records and records[-1].offset + 1 >= wanted.get(tp, 0):
-                        wanted.pop(tp, None)
-                if not batches:
-                    # Nothing more arrives: the offsets below the end were compacted or
-                    # deleted, or belong to aborted transactions.
-                    for tp in list(wanted):
-                        if await consumer.position(tp) >= wanted[tp]:
-                            wanted.pop(tp)
+                batches = await consumer.getmany(timeout_ms=500, max_records=10_000)
+                for records in batches.values():
+                    found.update(e for e in map(_event_id, (r.value for r in records)) if e)
+                for tp in list(unread):
+                    highwater = consumer.highwater(tp)
+                    if highwater is not None and await consumer.position(tp) >= highwater:
+                        unread.discard(tp)
             return found
         finally:
             await consumer.stop()

@@ -79,8 +79,9 @@ class Emitter:
                         await asyncio.sleep(self._takeover_poll)
                         continue
                     self._wake.clear()
-                    if await self.tick() < self._batch:
-                        await self._rest()
+                    handled = await self.tick()
+                    if handled < self._batch:
+                        await self._rest(handled)
                 except asyncio.CancelledError:
                     raise
                 except Exception as error:  # noqa: BLE001 - the emitter outlives any failure
@@ -147,15 +148,16 @@ class Emitter:
         self._metrics.tick_duration.observe(time.perf_counter() - started)
         return len(slots)
 
-    async def _rest(self) -> None:
+    async def _rest(self, handled: int) -> None:
         """Wait for the next due slot, a wake-up (a slot made due now), or `idle_wait`."""
         async with self._sessions() as session:
             next_due = await ScheduleRepository(session).next_due()
         now = self._clock.now()
         until = now + self._idle_wait
         if next_due is not None:
-            if next_due <= now:  # due but locked by a writer: look again very soon
-                await asyncio.sleep(_SPIN_GUARD_S)
+            if next_due <= now:
+                if not handled:  # due but locked by a writer: look again very soon
+                    await asyncio.sleep(_SPIN_GUARD_S)
                 return
             until = min(until, next_due)
         await self._clock.wait(until, self._wake)
