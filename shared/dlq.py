@@ -5,13 +5,14 @@ import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 from prometheus_client import Counter
 
-from shared.contracts.topics import dlq_of
+from shared.contracts.decoding import InvalidEvent, decode_event
+from shared.contracts.topics import TopicSpec, dlq_of
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -83,3 +84,16 @@ class DeadLetterPublisher:
             }
         )
         return headers
+
+
+def decode_records(
+    spec: TopicSpec, records: Sequence[ConsumerRecord[bytes, bytes]], *, max_bytes: int
+) -> tuple[list[Any], list[Refusal]]:
+    """Each record as an event of `spec`, or as a refusal for the DLQ with its reason."""
+    events, refused = [], []
+    for record in records:
+        try:
+            events.append(decode_event(spec, record.value, max_bytes=max_bytes))
+        except InvalidEvent as error:
+            refused.append(Refusal(record, error.reason, "validation"))
+    return events, refused

@@ -10,6 +10,7 @@ import ssl
 from collections.abc import Iterable
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
@@ -176,3 +177,17 @@ async def start_broker(
             await asyncio.sleep(min(5.0, 0.5 * attempt))
         else:
             return
+
+
+async def topic_partitions(
+    consumer: AIOKafkaConsumer, topic: str, *, attempts: int = 50
+) -> list[TopicPartition]:
+    """The topic's partitions, refreshing the consumer's metadata until it knows them;
+    `BrokerUnavailable` when the topic does not exist."""
+    for _ in range(attempts):
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            return [TopicPartition(topic, p) for p in sorted(found)]
+        await consumer.topics()  # refreshes the metadata
+        await asyncio.sleep(0.05)
+    raise BrokerUnavailable(f"topic {topic} has no partitions; run `xerosync migrate`")

@@ -8,11 +8,11 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.contracts.bank import TransactionBooked, TransactionReversed
-from shared.kafka import client_options, consumer_options
+from shared.kafka import client_options, consumer_options, topic_partitions
 from shared.settings import KafkaSettings
 
 BASE_TIME = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
@@ -78,7 +78,7 @@ async def read_topic(
     consumer = AIOKafkaConsumer(enable_auto_commit=False, **client_options(kafka))
     await consumer.start()
     try:
-        partitions = await _partitions(consumer, topic)
+        partitions = await topic_partitions(consumer, topic)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         records: list[ConsumerRecord[bytes, bytes]] = []
@@ -100,19 +100,10 @@ async def committed_offsets(kafka: KafkaSettings, group: str, topic: str) -> dic
     consumer = AIOKafkaConsumer(group_id=group, enable_auto_commit=False, **client_options(kafka))
     await consumer.start()
     try:
-        partitions = await _partitions(consumer, topic)
+        partitions = await topic_partitions(consumer, topic)
         return {tp.partition: (await consumer.committed(tp)) or 0 for tp in partitions}
     finally:
         await consumer.stop()
-
-
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    for _ in range(50):
-        found = consumer.partitions_for_topic(topic)
-        if found:
-            return [TopicPartition(topic, p) for p in sorted(found)]
-        await consumer._client.force_metadata_update()
-    raise AssertionError(f"topic {topic} has no partitions")
 
 
 def scrape(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

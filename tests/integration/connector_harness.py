@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import text
@@ -23,7 +23,7 @@ from services.connector.config import ConnectorSettings
 from services.connector.entrypoints.auth import mint_user_token
 from shared.contracts.bank import AccountOpened
 from shared.contracts.topics import BANK_ACCOUNTS, TopicSpec
-from shared.kafka import client_options, make_broker
+from shared.kafka import client_options, make_broker, topic_partitions
 from shared.settings import CommonSettings, KafkaSettings
 from tests.conftest import Env
 from tests.helpers import eventually
@@ -238,14 +238,7 @@ async def read_all(kafka: KafkaSettings, topic: str) -> list[ConsumerRecord[byte
     consumer = AIOKafkaConsumer(enable_auto_commit=False, **client_options(kafka))
     await consumer.start()
     try:
-        partitions: list[TopicPartition] = []
-        for _ in range(50):
-            found = consumer.partitions_for_topic(topic)
-            if found:
-                partitions = [TopicPartition(topic, p) for p in sorted(found)]
-                break
-            await consumer._client.force_metadata_update()
-        assert partitions, f"topic {topic} has no partitions"
+        partitions = await topic_partitions(consumer, topic)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)

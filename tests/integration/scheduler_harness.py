@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import text
@@ -28,7 +28,7 @@ from shared.contracts.xero import (
     SyncDue,
     SyncRequested,
 )
-from shared.kafka import client_options
+from shared.kafka import client_options, topic_partitions
 from tests.conftest import Env
 from tests.helpers import eventually, scrape
 from xerosync.producer import EventWriter
@@ -200,11 +200,7 @@ async def due_reader(env: Env) -> AsyncIterator[DueReader]:
     consumer = AIOKafkaConsumer(enable_auto_commit=False, **client_options(env.kafka))
     await consumer.start()
     try:
-        partitions = sorted(consumer.partitions_for_topic(topic) or ())
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = sorted(consumer.partitions_for_topic(topic) or ())
-        consumer.assign([TopicPartition(topic, p) for p in partitions])
+        consumer.assign(await topic_partitions(consumer, topic))
         await consumer.seek_to_beginning()
         yield DueReader(consumer)
     finally:

@@ -47,7 +47,7 @@ from typing import Any
 import asyncpg
 import httpx
 import psutil
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
@@ -57,7 +57,7 @@ from services.scheduler.adapters.repository import WAKE_CHANNEL
 from services.scheduler.domain.schedule import first_slot_after, phase_of
 from shared.contracts.topics import XERO_SYNC_DUE, Topics
 from shared.db import asyncpg_params
-from shared.kafka import client_options, ensure_topics, topic_plan
+from shared.kafka import client_options, ensure_topics, topic_partitions, topic_plan
 from shared.migrations import connect_maintenance, create_database, upgrade
 from xerosync.devstack.processes import ManagedProcess, ProcessFailed, free_port
 from xerosync.devstack.stack import Stack, StackConfig
@@ -338,7 +338,7 @@ class _Watcher:
     async def start(self) -> None:
         await self._consumer.start()
         try:
-            partitions = await _partitions(self._consumer, self._topic)
+            partitions = await topic_partitions(self._consumer, self._topic)
             self._consumer.assign(partitions)
             await self._consumer.seek_to_beginning(*partitions)
         except BaseException:
@@ -383,16 +383,6 @@ def _decode(raw: tuple[bytes | None, int]) -> _Emitted:
         datetime.fromisoformat(event["due_at"]).timestamp(),
         timestamp_ms / 1000,
     )
-
-
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    for _ in range(50):
-        await consumer.topics()  # refreshes the metadata
-        found = consumer.partitions_for_topic(topic)
-        if found:
-            return [TopicPartition(topic, p) for p in sorted(found)]
-        await asyncio.sleep(0.1)
-    raise BenchFailed(f"topic {topic} has no partitions")
 
 
 def _check(emitted: list[_Emitted], connections: Connections) -> None:

@@ -8,7 +8,7 @@ leaves the same state. Records that are not valid events go to the DLQ with the 
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeAlias, cast
+from typing import TypeAlias, cast
 
 from aiokafka import ConsumerRecord
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -16,11 +16,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.connector.adapters.repository import Repository
 from shared.contracts.bank import AccountClosed, AccountOpened, AccountUpdated
-from shared.contracts.decoding import DEFAULT_MAX_EVENT_BYTES, InvalidEvent, decode_event
-from shared.contracts.topics import BANK_ACCOUNTS, XERO_SYNC_RESULTS, TopicSpec
+from shared.contracts.decoding import DEFAULT_MAX_EVENT_BYTES
+from shared.contracts.topics import BANK_ACCOUNTS, XERO_SYNC_RESULTS
 from shared.contracts.xero import SyncCompleted, SyncFailed
 from shared.db import translated_db_errors
-from shared.dlq import DeadLetterPublisher, Refusal
+from shared.dlq import DeadLetterPublisher, decode_records
 from shared.logging import get_logger
 from shared.retry import Backoff, retry_transient
 
@@ -28,16 +28,6 @@ log = get_logger(__name__)
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 # SyncFailed reasons that mean Xero may have refused us for good: verify the connection.
 VERIFY_ON = frozenset({"token_invalid", "connection_removed", "account_unavailable"})
-
-
-def _decode(spec: TopicSpec, records: Sequence[Record]) -> tuple[list[Any], list[Refusal]]:
-    events, refused = [], []
-    for record in records:
-        try:
-            events.append(decode_event(spec, record.value, max_bytes=DEFAULT_MAX_EVENT_BYTES))
-        except InvalidEvent as error:
-            refused.append(Refusal(record, error.reason, "validation"))
-    return events, refused
 
 
 class AccountsDirectory:
@@ -48,7 +38,7 @@ class AccountsDirectory:
         self._dead_letters = dead_letters
 
     async def apply(self, records: Sequence[Record]) -> None:
-        events, refused = _decode(BANK_ACCOUNTS, records)
+        events, refused = decode_records(BANK_ACCOUNTS, records, max_bytes=DEFAULT_MAX_EVENT_BYTES)
 
         async def store() -> None:
             async with translated_db_errors(), self._sessions() as session, session.begin():
@@ -76,7 +66,9 @@ class SyncStatus:
         self._verify = verify
 
     async def apply(self, records: Sequence[Record]) -> None:
-        events, refused = _decode(XERO_SYNC_RESULTS, records)
+        events, refused = decode_records(
+            XERO_SYNC_RESULTS, records, max_bytes=DEFAULT_MAX_EVENT_BYTES
+        )
         to_verify: set[uuid.UUID] = set()
 
         async def store() -> None:

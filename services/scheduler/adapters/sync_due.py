@@ -8,13 +8,13 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from services.scheduler.domain.schedule import Emission
 from shared.contracts.xero import SyncDue
 from shared.errors import BrokerUnavailable
-from shared.kafka import client_options
+from shared.kafka import client_options, topic_partitions
 from shared.logging import get_logger
 from shared.settings import KafkaSettings
 
@@ -95,7 +95,7 @@ class SyncDueLog:
         )
         await consumer.start()
         try:
-            partitions = await _partitions(consumer, self.topic)
+            partitions = await topic_partitions(consumer, self.topic)
             ends = await consumer.end_offsets(partitions)
             consumer.assign(partitions)
             for tp in partitions:
@@ -116,15 +116,6 @@ class SyncDueLog:
             return found
         finally:
             await consumer.stop()
-
-
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    for _ in range(20):
-        found = consumer.partitions_for_topic(topic)
-        if found:
-            return [TopicPartition(topic, p) for p in sorted(found)]
-        await consumer._client.force_metadata_update()
-    raise BrokerUnavailable(f"topic {topic} has no partitions; run `xerosync migrate`")
 
 
 def _event_id(value: bytes | None) -> uuid.UUID | None:

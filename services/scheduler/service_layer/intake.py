@@ -26,12 +26,10 @@ from services.scheduler.domain.schedule import (
     apply_manual,
 )
 from services.scheduler.metrics import SchedulerMetrics
-from shared.contracts.decoding import InvalidEvent, decode_event
 from shared.contracts.topics import (
     XERO_CONNECTIONS,
     XERO_SYNC_REQUESTS,
     XERO_SYNC_RESULTS,
-    TopicSpec,
 )
 from shared.contracts.xero import (
     ConnectionDisconnected,
@@ -42,24 +40,12 @@ from shared.contracts.xero import (
     SyncRequested,
 )
 from shared.db import translated_db_errors
-from shared.dlq import DeadLetterPublisher, Refusal
+from shared.dlq import DeadLetterPublisher, decode_records
 from shared.retry import Backoff, retry_transient
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 Sessions: TypeAlias = async_sessionmaker[AsyncSession]
 ConnectionEvent: TypeAlias = ConnectionEstablished | ConnectionUpdated | ConnectionDisconnected
-
-
-def _decode(
-    spec: TopicSpec, records: Sequence[Record], max_bytes: int
-) -> tuple[list[Any], list[Refusal]]:
-    events, refused = [], []
-    for record in records:
-        try:
-            events.append(decode_event(spec, record.value, max_bytes=max_bytes))
-        except InvalidEvent as error:
-            refused.append(Refusal(record, error.reason, "validation"))
-    return events, refused
 
 
 class ConnectionChanges:
@@ -80,7 +66,7 @@ class ConnectionChanges:
         self._max_bytes = max_event_bytes
 
     async def apply(self, records: Sequence[Record]) -> None:
-        events, refused = _decode(XERO_CONNECTIONS, records, self._max_bytes)
+        events, refused = decode_records(XERO_CONNECTIONS, records, max_bytes=self._max_bytes)
         # Each connection's events in version order: a disconnect and a reconnect in one
         # batch must both be seen, or the reconnect would not look like one.
         ordered: list[ConnectionEvent] = sorted(events, key=lambda e: (e.connection_id, e.version))
@@ -139,7 +125,7 @@ class ManualSyncs:
         self._max_bytes = max_event_bytes
 
     async def apply(self, records: Sequence[Record]) -> None:
-        events, refused = _decode(XERO_SYNC_REQUESTS, records, self._max_bytes)
+        events, refused = decode_records(XERO_SYNC_REQUESTS, records, max_bytes=self._max_bytes)
         requests: list[SyncRequested] = events
         results: Counter[ManualResult] = Counter()
 
@@ -185,7 +171,7 @@ class SyncResults:
         self._max_bytes = max_event_bytes
 
     async def apply(self, records: Sequence[Record]) -> None:
-        events, refused = _decode(XERO_SYNC_RESULTS, records, self._max_bytes)
+        events, refused = decode_records(XERO_SYNC_RESULTS, records, max_bytes=self._max_bytes)
         outcomes: list[SyncCompleted | SyncFailed] = events
 
         async def store() -> None:
