@@ -19,10 +19,10 @@ from xerosync.devstack.processes import ManagedProcess, free_port
 from xerosync.devstack.stack import Stack
 from xerosync.producer import EventWriter
 
-INTERVAL = timedelta(seconds=2)
+INTERVAL = timedelta(seconds=3)
 CONNECTIONS = 200
 FAST = {
-    "SCHEDULER_SYNC_INTERVAL": "2s",
+    "SCHEDULER_SYNC_INTERVAL": "3s",
     "SCHEDULER_MANUAL_SYNC_COOLDOWN": "1s",
     "SCHEDULER_TAKEOVER_POLL": "200ms",
     "SCHEDULER_TAKEOVER_GRACE": "300ms",

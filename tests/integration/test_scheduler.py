@@ -139,7 +139,8 @@ async def test_sync_now_is_debounced_and_moves_the_next_scheduled_sync(env: Env)
         connection = await h.connect()
         await h.due.until(1)
         await h.schedule_where(connection, lambda r: r["last_reason"] == "connected", "recorded")
-        pressed_at = h.clock.advance(timedelta(minutes=10))
+        # Before any scheduled slot: the first follows `connected` by at least the cooldown.
+        pressed_at = h.clock.advance(COOLDOWN / 2)
 
         await h.press(connection, times=6)  # one accepted, five absorbed
         events = await h.due.until(2)
