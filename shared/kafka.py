@@ -61,6 +61,12 @@ def make_broker(
     )
 
 
+async def ping_broker(broker: KafkaBroker) -> None:
+    """Readiness: raise `BrokerUnavailable` unless Kafka answers within 2 s."""
+    if not await broker.ping(timeout=2.0):
+        raise BrokerUnavailable("Kafka did not answer")
+
+
 def _servers(kafka: KafkaSettings) -> list[str]:
     return [server.strip() for server in kafka.bootstrap_servers.split(",") if server.strip()]
 

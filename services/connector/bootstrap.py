@@ -34,9 +34,8 @@ from services.connector.service_layer.projections import AccountsDirectory, Sync
 from services.connector.service_layer.tokens import TokenService
 from shared.db import make_engine, make_session_factory, ping
 from shared.dlq import DeadLetterPublisher
-from shared.errors import BrokerUnavailable
 from shared.http import ops_router
-from shared.kafka import make_broker, start_broker
+from shared.kafka import make_broker, ping_broker, start_broker
 from shared.logging import configure_logging, get_logger
 from shared.metrics import new_registry
 from shared.migrations import require_current
@@ -147,8 +146,7 @@ def create_app(  # noqa: PLR0915 - the wiring, in one place
             log.info("connector stopped")
 
     async def broker_ready() -> None:
-        if not await broker.ping(timeout=2.0):
-            raise BrokerUnavailable("Kafka did not answer")
+        await ping_broker(broker)
 
     async def database_ready() -> None:
         await ping(engine)

@@ -21,9 +21,8 @@ from services.scheduler.service_layer.intake import ConnectionChanges, ManualSyn
 from shared.contracts.topics import XERO_SYNC_DUE
 from shared.db import make_engine, make_session_factory, ping
 from shared.dlq import DeadLetterPublisher
-from shared.errors import BrokerUnavailable
 from shared.http import ops_router
-from shared.kafka import make_broker, start_broker
+from shared.kafka import make_broker, ping_broker, start_broker
 from shared.logging import configure_logging, get_logger
 from shared.metrics import new_registry
 from shared.migrations import require_current
@@ -129,8 +128,7 @@ def create_app(settings: SchedulerSettings, *, clock: Clock | None = None) -> Fa
             log.info("scheduler stopped")
 
     async def broker_ready() -> None:
-        if not await broker.ping(timeout=2.0):
-            raise BrokerUnavailable("Kafka did not answer")
+        await ping_broker(broker)
         await sync_due.ping()
 
     async def database_ready() -> None:
@@ -138,8 +136,6 @@ def create_app(settings: SchedulerSettings, *, clock: Clock | None = None) -> Fa
 
     app = FastAPI(title="xerosync scheduler", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.include_router(ops_router(registry, {"broker": broker_ready, "database": database_ready}))
-    app.state.emitter = emitter
-    app.state.broker = broker
     return app
 
 

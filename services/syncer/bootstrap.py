@@ -6,7 +6,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from faststream.kafka import KafkaBroker
 
 from services.syncer.config import INGEST_GROUP, SyncerSettings
 from services.syncer.entrypoints.kafka import register_ingest
@@ -14,9 +13,8 @@ from services.syncer.metrics import SyncerMetrics
 from services.syncer.service_layer.ingest import TransactionIngestor
 from shared.db import make_engine, make_session_factory, ping
 from shared.dlq import DeadLetterPublisher
-from shared.errors import BrokerUnavailable
 from shared.http import ops_router
-from shared.kafka import make_broker, start_broker
+from shared.kafka import make_broker, ping_broker, start_broker
 from shared.logging import configure_logging, get_logger
 from shared.metrics import new_registry
 from shared.migrations import require_current
@@ -64,7 +62,7 @@ def create_app(settings: SyncerSettings) -> FastAPI:
             log.info("syncer stopped")
 
     async def broker_ready() -> None:
-        await _ping_broker(broker)
+        await ping_broker(broker)
 
     async def database_ready() -> None:
         await ping(engine)
@@ -72,11 +70,6 @@ def create_app(settings: SyncerSettings) -> FastAPI:
     app = FastAPI(title="xerosync syncer", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.include_router(ops_router(registry, {"broker": broker_ready, "database": database_ready}))
     return app
-
-
-async def _ping_broker(broker: KafkaBroker) -> None:
-    if not await broker.ping(timeout=2.0):
-        raise BrokerUnavailable("Kafka did not answer")
 
 
 def main() -> None:

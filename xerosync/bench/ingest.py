@@ -25,19 +25,18 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import NewTopic
 from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.engine import make_url
 
 from services.syncer.config import INGEST_GROUP
 from shared.contracts.bank import TransactionBooked
 from shared.contracts.topics import BANK_TRANSACTIONS, Topics
 from shared.kafka import client_options, ensure_topics
 from shared.migrations import create_database, upgrade
+from xerosync.bench.common import cpu_seconds, fresh_database_url
 from xerosync.devstack.processes import ManagedProcess, free_port
 from xerosync.devstack.stack import Stack, StackConfig
 from xerosync.producer import EventWriter
@@ -126,7 +125,7 @@ class IngestBench:
                 for name in (topic, topics.dlq(BANK_TRANSACTIONS))
             ],
         )
-        database_url = self._database_url(f"xerosync_bench_{run_id}")
+        database_url = fresh_database_url(self.stack, "syncer", f"xerosync_bench_{run_id}")
         await create_database(SecretStr(database_url))
         await upgrade(SERVICES["syncer"].migrations, SecretStr(database_url))
         async with EventWriter(kafka, topics) as writer:
@@ -137,11 +136,6 @@ class IngestBench:
             return await self._watch(process, group, topic, ends)
         finally:
             process.stop()
-
-    def _database_url(self, name: str) -> str:
-        base = self.stack.database_url("syncer")
-        # Same server, fresh database: swap the database name in the URL.
-        return make_url(base).set(database=name).render_as_string(hide_password=False)
 
     def _start(self, contender: str, run: _Run) -> ManagedProcess:
         env = self.stack.service_env("syncer")
@@ -172,7 +166,9 @@ class IngestBench:
             group_id=group, enable_auto_commit=False, **client_options(self.stack.kafka)
         )
         await watcher.start()
-        cpu = psutil.Process(process.pid)
+        pid = process.pid
+        if pid is None:
+            raise RuntimeError(f"{process.name} is not running")
         first: tuple[float, int, float] | None = None
         deadline = time.monotonic() + 300
         try:
@@ -184,10 +180,10 @@ class IngestBench:
                     committed += min((await watcher.committed(tp)) or 0, ends.get(tp.partition, 0))
                 now = time.perf_counter()
                 if committed and first is None:
-                    first = (now, committed, _cpu_seconds(cpu))
+                    first = (now, committed, cpu_seconds(pid))
                 if committed >= self.events and first is not None:
                     elapsed, counted = now - first[0], self.events - first[1]
-                    cpu_used = _cpu_seconds(cpu) - first[2]
+                    cpu_used = cpu_seconds(pid) - first[2]
                     if elapsed <= 0 or counted <= 0:
                         raise RuntimeError("the first commit covered every event: use more events")
                     return Measurement(counted / elapsed, 1000 * cpu_used / counted)
@@ -195,11 +191,6 @@ class IngestBench:
         finally:
             await watcher.stop()
         raise RuntimeError(f"{process.name} did not commit every offset within 300s")
-
-
-def _cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return float(times.user + times.system + times.children_user + times.children_system)
 
 
 def run_ingest_bench(

@@ -46,7 +46,6 @@ from typing import Any
 
 import asyncpg
 import httpx
-import psutil
 from aiokafka import AIOKafkaConsumer
 from pydantic import SecretStr
 from rich.console import Console
@@ -59,6 +58,7 @@ from shared.contracts.topics import XERO_SYNC_DUE, Topics
 from shared.db import asyncpg_params
 from shared.kafka import client_options, ensure_topics, topic_partitions, topic_plan
 from shared.migrations import connect_maintenance, create_database, upgrade
+from xerosync.bench.common import cpu_seconds, fresh_database_url
 from xerosync.devstack.processes import ManagedProcess, ProcessFailed, free_port
 from xerosync.devstack.stack import Stack, StackConfig
 from xerosync.services import SERVICES
@@ -139,27 +139,7 @@ class CpuMeter:
         self._pids = {"scheduler": scheduler, "postgres": postgres, "broker": broker}
 
     def sample(self) -> dict[str, float | None]:
-        return {
-            name: None if pid is None else _tree_cpu_seconds(pid)
-            for name, pid in self._pids.items()
-        }
-
-
-def _tree_cpu_seconds(pid: int) -> float:
-    """A process's CPU, its reaped children's, and its live descendants'."""
-    try:
-        root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
-    total = 0.0
-    for process in processes:
-        try:
-            times = process.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system + times.children_user + times.children_system
-    return total
+        return {name: None if pid is None else cpu_seconds(pid) for name, pid in self._pids.items()}
 
 
 @dataclass(frozen=True)
@@ -186,7 +166,7 @@ class ScheduleBench:
         run_id = uuid.uuid4().hex[:8]
         topics = Topics(f"bench{run_id}.")
         await ensure_topics(self.stack.kafka, topic_plan(topics, self.stack.kafka))
-        database_url = self._database_url(f"xerosync_bench_{run_id}")
+        database_url = fresh_database_url(self.stack, "scheduler", f"xerosync_bench_{run_id}")
         await create_database(SecretStr(database_url))
         try:
             await upgrade(SERVICES["scheduler"].migrations, SecretStr(database_url))
@@ -199,11 +179,6 @@ class ScheduleBench:
                 process.stop()
         finally:
             await _drop_database(database_url)
-
-    def _database_url(self, name: str) -> str:
-        base = self.stack.database_url("scheduler")
-        # Same server, fresh database: swap the database name in the URL.
-        return make_url(base).set(database=name).render_as_string(hide_password=False)
 
     def _start(
         self, run_id: str, topics: Topics, database_url: str, interval: str

@@ -66,10 +66,6 @@ class Emitter:
         self._lease_checked = 0.0
         self._emitted = {reason: metrics.emitted.labels(reason=reason) for reason in SYNC_REASONS}
 
-    @property
-    def emitting(self) -> bool:
-        return self._lease.held
-
     async def run(self) -> None:
         """Stand by, emit while holding the lease, until cancelled."""
         try:
