@@ -5,14 +5,36 @@ Shared infrastructure settings keep the names DESIGN gives them (`KAFKA_BOOTSTRA
 `SYNCER_DATABASE_URL` is the syncer's database.
 """
 
+import re
+from datetime import timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from shared.contracts.topics import Topics, validate_prefix
+
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$", re.IGNORECASE)
+
+
+def parse_duration(value: Any) -> Any:
+    """`3h`, `90m`, `45s`, `250ms`, `1d` or plain seconds; anything else is left to pydantic
+    (ISO 8601 `PT3H`, a timedelta)."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return timedelta(seconds=float(match[1]) * _UNITS[match[2].lower()])
+        try:
+            return timedelta(seconds=float(value))
+        except ValueError:
+            return value
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
 class Environment(StrEnum):

@@ -43,9 +43,14 @@ class XeroError(XerosyncError):
         status: int | None = None,
         api: str | None = None,
         operation: str | None = None,
+        problem_type: str | None = None,
     ) -> None:
         self.message = message
         self.status = status
+        self.problem_type = problem_type
+        """The Bank Feeds problem `type` (e.g. `invalid-feed-connection`), when Xero gave one."""
+        self.limit_headers: dict[str, str] = {}
+        """Xero's X-*Limit-Remaining headers of the refusal, for a caller keeping a budget."""
         self.api = api
         self.operation = operation
         where = f"Xero {api} {operation}".strip() if api or operation else "Xero"
@@ -73,8 +78,11 @@ class XeroRateLimited(XeroError, TransientError):
         status: int | None = 429,
         api: str | None = None,
         operation: str | None = None,
+        problem_type: str | None = None,
     ) -> None:
-        super().__init__(message, status=status, api=api, operation=operation)
+        super().__init__(
+            message, status=status, api=api, operation=operation, problem_type=problem_type
+        )
         self.limit = limit
         self.retry_after = retry_after
 
@@ -107,9 +115,10 @@ class XeroValidation(XeroError, PermanentError):
         api: str | None = None,
         operation: str | None = None,
     ) -> None:
-        super().__init__(message, status=status, api=api, operation=operation)
+        super().__init__(
+            message, status=status, api=api, operation=operation, problem_type=problem_type
+        )
         self.messages = messages if messages is not None else [message]
-        self.problem_type = problem_type
 
 
 class _TokenRefusal(XeroError, PermanentError):
@@ -124,8 +133,11 @@ class _TokenRefusal(XeroError, PermanentError):
         status: int | None = None,
         api: str | None = None,
         operation: str | None = None,
+        problem_type: str | None = None,
     ) -> None:
-        super().__init__(message, status=status, api=api, operation=operation)
+        super().__init__(
+            message, status=status, api=api, operation=operation, problem_type=problem_type
+        )
         self.error = error
 
 
@@ -156,6 +168,7 @@ class XeroHttp:
         access_token: str | SecretStr | None = None,
         tenant_id: str | None = None,
         json: Any = None,
+        content: bytes | None = None,
         params: Mapping[str, str] | None = None,
         data: Mapping[str, str] | None = None,
         auth: tuple[str, str] | None = None,
@@ -164,8 +177,12 @@ class XeroHttp:
         """Send one call; the 2xx answer, or the XeroError its refusal means.
 
         `api` and `operation` name the call for metrics and messages (bounded values such as
-        "accounting", "get_accounts"); `auth` is HTTP Basic (client id, client secret)."""
+        "accounting", "get_accounts"); `auth` is HTTP Basic (client id, client secret);
+        `content` is a JSON body already encoded (sent byte for byte, so an
+        Idempotency-Key derived from it matches what Xero receives)."""
         sent = {"Accept": "application/json", **(headers or {})}
+        if content is not None:
+            sent.setdefault("Content-Type", "application/json")
         if isinstance(access_token, SecretStr):
             access_token = access_token.get_secret_value()
         if access_token is not None:
@@ -180,6 +197,7 @@ class XeroHttp:
                 url,
                 headers=sent,
                 json=json,
+                content=content,
                 params=params,
                 data=data,
                 auth=httpx.BasicAuth(*auth) if auth is not None else httpx.USE_CLIENT_DEFAULT,
@@ -196,12 +214,19 @@ class XeroHttp:
             ) from error
         self._observe(api, operation, str(response.status_code), started)
         if not response.is_success:
-            raise refusal(response, api=api, operation=operation, secrets=secrets)
+            refused = refusal(response, api=api, operation=operation, secrets=secrets)
+            refused.limit_headers = limit_headers(response.headers)
+            raise refused
         return response
 
     def _observe(self, api: str, operation: str, status: str, started: float) -> None:
         if self._observer is not None:
             self._observer(api, operation, status, time.perf_counter() - started)
+
+
+def limit_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Xero's rate-limit headers of an answer (`X-MinLimit-Remaining` and its kind)."""
+    return {k: v for k, v in headers.items() if k.lower().endswith("limit-remaining")}
 
 
 def read_json(response: httpx.Response, *, api: str, operation: str) -> Any:
@@ -235,7 +260,12 @@ def refusal(
     body = _body(response)
     messages = [_redact(m, secrets) for m in _messages(body)]
     message = _one_message(messages, status)
-    context: dict[str, Any] = {"status": status, "api": api, "operation": operation}
+    context: dict[str, Any] = {
+        "status": status,
+        "api": api,
+        "operation": operation,
+        "problem_type": _problem_type(body),
+    }
     oauth_error = body.get("error") if isinstance(body, dict) else None
     if isinstance(oauth_error, str) and 400 <= status < 500:
         kind: type[_TokenRefusal] = InvalidGrant if oauth_error == "invalid_grant" else OAuthError
@@ -253,9 +283,7 @@ def refusal(
     if status >= 500:
         return XeroUnavailable(message, **context)
     if 400 <= status < 500:
-        return XeroValidation(
-            message, messages=messages or [message], problem_type=_problem_type(body), **context
-        )
+        return XeroValidation(message, messages=messages or [message], **context)
     return XeroError(message, **context)  # a 1xx/3xx Xero never sends
 
 

@@ -144,3 +144,38 @@ async def rewind_group(kafka: KafkaSettings, group: str, topic: str) -> None:
         await consumer.commit(dict.fromkeys(partitions, 0))
     finally:
         await consumer.stop()
+
+
+def ledger(
+    account: str,
+    count: int,
+    *,
+    entity: str = "ent-1",
+    currency: str = "HKD",
+    start: datetime,
+    opening: Decimal = Decimal("5000.00"),
+    step: timedelta = timedelta(minutes=7),
+    first: int = 0,
+) -> list[TransactionBooked]:
+    """`count` transactions of one account whose `balance_after` chain, as a bank's do:
+    each balance is the previous one plus a credit or minus a debit."""
+    balance = opening
+    events = []
+    for n in range(first, first + count):
+        amount = Decimal("12.34") + Decimal(n % 17) * Decimal("3.05")
+        direction = "credit" if n % 4 == 0 else "debit"
+        balance += amount if direction == "credit" else -amount
+        events.append(
+            booked(
+                n,
+                account=account,
+                entity_id=entity,
+                currency=currency,
+                amount=amount,
+                direction=direction,
+                balance_after=balance,
+                booked_at=start + step * (n - first),
+                value_date=(start + step * (n - first)).date(),
+            )
+        )
+    return events

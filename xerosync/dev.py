@@ -47,7 +47,10 @@ def run_dev(
             sandbox = stack.start_tool("sandbox", ["sandbox", f"--port={sandbox_port}", "--demo"])
             sandbox.wait_http_ok(f"http://127.0.0.1:{sandbox_port}/admin/time")
         sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-        extra_env = {"connector": connector_env(sandbox_url, stack.service_url("connector"))}
+        extra_env = {
+            "connector": connector_env(sandbox_url, stack.service_url("connector")),
+            "syncer": syncer_env(sandbox_url, stack.service_url("connector")),
+        }
         running = [name for name, info in SERVICES.items() if info.runnable]
         for name in running:
             if stop.is_set():
@@ -99,6 +102,12 @@ def connector_env(sandbox_url: str, connector_url: str) -> dict[str, str]:
         "CONNECTOR_XERO_CLIENT_SECRET": app["client_secret"],
         "CONNECTOR_DEMO_SIGN_IN": "true",
     }
+
+
+def syncer_env(sandbox_url: str, connector_url: str) -> dict[str, str]:
+    """Point the syncer at the sandbox's APIs and at the connector's token API (both
+    keep their development service token)."""
+    return {"SYNCER_XERO_API_URL": sandbox_url, "SYNCER_CONNECTOR_URL": connector_url}
 
 
 def _report_leftovers(stack: Stack, sandbox_port: int) -> None:

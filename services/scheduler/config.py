@@ -5,38 +5,16 @@ to their prefixed forms. Durations are written `3h`, `90m`, `45s`, `250ms`, a nu
 seconds, or ISO 8601 (`PT3H`).
 """
 
-import re
 from datetime import timedelta
-from typing import Annotated, Any
 
-from pydantic import AliasChoices, BeforeValidator, Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.contracts.decoding import DEFAULT_MAX_EVENT_BYTES
-from shared.settings import ServiceSettings
+from shared.settings import Duration, ServiceSettings
 
 CONSUMER_GROUP = "xerosync-scheduler"
 """One group for the three consumed topics: connections, sync requests, sync results."""
-
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$", re.IGNORECASE)
-
-
-def parse_duration(value: Any) -> Any:
-    """`3h`, `90m`, `45s`, `250ms`, `1d` or plain seconds; anything else is left to pydantic
-    (ISO 8601 `PT3H`, a timedelta)."""
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match:
-            return timedelta(seconds=float(match[1]) * _UNITS[match[2].lower()])
-        try:
-            return timedelta(seconds=float(value))
-        except ValueError:
-            return value
-    return value
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
 class SchedulerSettings(ServiceSettings):

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.syncer.config import INGEST_GROUP
+from services.syncer.config import CONSUMER_GROUP
 from shared.contracts.topics import BANK_TRANSACTIONS
 from tests.conftest import TEST_PARTITIONS, Env
 from tests.helpers import booked, committed_offsets, eventually, metric
@@ -40,7 +40,7 @@ async def test_sigkill_between_consume_and_commit_loses_nothing_and_doubles_noth
     env: Env, stack: Stack, failpoint: str
 ) -> None:
     topic = env.topics.name(BANK_TRANSACTIONS)
-    group = env.topics.group(INGEST_GROUP)
+    group = env.topics.group(CONSUMER_GROUP)
     events = [booked(n, account=f"acc-{n % 5}") for n in range(EVENTS)]
 
     doomed = await asyncio.to_thread(

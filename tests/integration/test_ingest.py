@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.syncer.config import INGEST_GROUP
+from services.syncer.config import CONSUMER_GROUP
 from shared.contracts.topics import BANK_TRANSACTIONS
 from tests.conftest import Env
 from tests.helpers import (
@@ -82,7 +82,7 @@ async def test_replaying_the_whole_topic_changes_nothing(
 ) -> None:
     events = [booked(n, account=f"acc-{n % 3}") for n in range(60)]
     topic = env.topics.name(BANK_TRANSACTIONS)
-    group = env.topics.group(INGEST_GROUP)
+    group = env.topics.group(CONSUMER_GROUP)
     async with run_syncer() as syncer, EventWriter(env.kafka, env.topics) as writer:
         await writer.write(BANK_TRANSACTIONS, events)
         await eventually(lambda: _counts(syncer), until=lambda c: c["new"] == 60)
@@ -181,7 +181,7 @@ async def test_malformed_events_go_to_the_dlq_and_the_valid_ones_around_them_lan
             dlq_headers["x-dlq-error"],
         )
         assert dlq_headers["x-dlq-origin-topic"] == topic
-        assert dlq_headers["x-dlq-consumer"] == env.topics.group(INGEST_GROUP)
+        assert dlq_headers["x-dlq-consumer"] == env.topics.group(CONSUMER_GROUP)
         assert dlq_headers["x-dlq-attempt"] == "1"
         assert dlq_headers["x-dlq-error-class"] == (
             "conflict" if name == "reused id" else "validation"

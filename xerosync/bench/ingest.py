@@ -31,7 +31,7 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
-from services.syncer.config import INGEST_GROUP
+from services.syncer.config import CONSUMER_GROUP
 from shared.contracts.bank import TransactionBooked
 from shared.contracts.topics import BANK_TRANSACTIONS, Topics
 from shared.kafka import client_options, ensure_topics
@@ -116,7 +116,7 @@ class IngestBench:
         run_id = uuid.uuid4().hex[:8]
         topics = Topics(f"bench{run_id}.")
         topic = topics.name(BANK_TRANSACTIONS)
-        group = topics.group(INGEST_GROUP if contender == "syncer" else f"bench-{contender}")
+        group = topics.group(CONSUMER_GROUP if contender == "syncer" else f"bench-{contender}")
         kafka = self.stack.kafka.model_copy(update={"default_partitions": self.partitions})
         await ensure_topics(
             kafka,
