@@ -430,6 +430,7 @@ class SyncRunner:
         limited = 0
         statements = api_of(stored.path)[0] == "bankfeeds"
         while True:
+            waited = run.budget.waited_seconds
             try:
                 async with run.budget.call(statements=statements):
                     answer = await self._poster.send(
@@ -442,18 +443,8 @@ class SyncRunner:
                         tenant_id=run.connection.tenant_id,
                     )
             except XeroRateLimited as error:
-                run.budget.observe(error.limit_headers)
-                run.budget.rate_limited(error.limit, error.retry_after)
-                self._metrics.count_rate_limited(error.limit)
                 limited += 1
-                if limited > self._settings.max_rate_limited:
-                    raise RunStopped(
-                        "rate_limited",
-                        f"Xero kept refusing with its {error.limit or 'rate'} limit; the next "
-                        "sync will continue.",
-                        user_action_required=False,
-                    ) from error
-                self._metrics.retries.labels(reason="rate_limited").inc()
+                self._after_rate_limited(run, error, limited)
             except XeroUnavailable as error:
                 unavailable += 1
                 if unavailable >= self._xero_backoff.attempts:
@@ -466,21 +457,7 @@ class SyncRunner:
                 self._metrics.retries.labels(reason="unavailable").inc()
                 await asyncio.sleep(self._xero_backoff.delay(unavailable - 1))
             except XeroUnauthorized as error:
-                run.budget.observe(error.limit_headers)
-                if run.refreshed:
-                    raise RunStopped(
-                        "token_invalid",
-                        "Xero no longer accepts this connection's authorisation. Reconnect "
-                        "to Xero to resume syncing.",
-                        user_action_required=True,
-                    ) from error
-                run.refreshed = True
-                try:
-                    run.token = await self._token(run.connection, fresh=True)
-                except ConnectionNotUsable as refused:
-                    raise RunStopped(
-                        "token_invalid", str(refused), user_action_required=True
-                    ) from refused
+                await self._after_unauthorized(run, error)
             except XeroForbidden as error:
                 run.budget.observe(error.limit_headers)
                 if error.problem_type is not None:
@@ -498,6 +475,38 @@ class SyncRunner:
                 run.budget.observe(answer.limits)
                 self._observe_budget(answer.limits)
                 return answer
+            finally:
+                self._metrics.pacing_wait.inc(max(0.0, run.budget.waited_seconds - waited))
+
+    def _after_rate_limited(self, run: _Run, error: XeroRateLimited, limited: int) -> None:
+        """Honour the 429's Retry-After (the budget holds the next call back)."""
+        run.budget.observe(error.limit_headers)
+        run.budget.rate_limited(error.limit, error.retry_after)
+        self._metrics.count_rate_limited(error.limit)
+        if limited > self._settings.max_rate_limited:
+            raise RunStopped(
+                "rate_limited",
+                f"Xero kept refusing with its {error.limit or 'rate'} limit; the next sync "
+                "will continue.",
+                user_action_required=False,
+            ) from error
+        self._metrics.retries.labels(reason="rate_limited").inc()
+
+    async def _after_unauthorized(self, run: _Run, error: XeroUnauthorized) -> None:
+        """One fresh token from the connector; a second 401 means the grant is gone."""
+        run.budget.observe(error.limit_headers)
+        if run.refreshed:
+            raise RunStopped(
+                "token_invalid",
+                "Xero no longer accepts this connection's authorisation. Reconnect to Xero "
+                "to resume syncing.",
+                user_action_required=True,
+            ) from error
+        run.refreshed = True
+        try:
+            run.token = await self._token(run.connection, fresh=True)
+        except ConnectionNotUsable as refused:
+            raise RunStopped("token_invalid", str(refused), user_action_required=True) from refused
 
     def _observe_budget(self, limits: dict[str, str]) -> None:
         for header, label in (
