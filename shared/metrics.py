@@ -10,6 +10,7 @@ from prometheus_client import (
     PROCESS_COLLECTOR,
     CollectorRegistry,
     Counter,
+    Histogram,
 )
 
 
@@ -28,3 +29,28 @@ def dlq_counter(registry: CollectorRegistry) -> Counter:
         ["topic"],
         registry=registry,
     )
+
+
+class XeroRequestMetrics:
+    """`xerosync_xero_requests_total` and `xerosync_xero_request_duration_seconds`, fed by
+    `shared.xero_http.XeroHttp`'s observer: the same series in every service that calls
+    Xero, so one dashboard panel covers them all."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "xerosync_xero_requests",
+            "Requests to Xero by API, operation and HTTP status (`error` when no answer).",
+            ["api", "operation", "status"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "xerosync_xero_request_duration_seconds",
+            "Time to Xero's answer.",
+            ["api", "operation"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=registry,
+        )
+
+    def observe(self, api: str, operation: str, status: str, seconds: float) -> None:
+        self.requests.labels(api=api, operation=operation, status=status).inc()
+        self.duration.labels(api=api, operation=operation).observe(seconds)

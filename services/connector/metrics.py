@@ -2,7 +2,7 @@
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from shared.metrics import dlq_counter
+from shared.metrics import XeroRequestMetrics, dlq_counter
 
 CONNECTION_STATUSES = ("active", "needs_user", "disconnected")
 
@@ -26,18 +26,7 @@ class ConnectorMetrics:
         )
         for result in ("success", "invalid_grant", "error"):
             self.token_refreshes.labels(result=result)
-        self.xero_requests = Counter(
-            "xerosync_xero_requests",
-            "Requests to Xero by API, operation and HTTP status (`error` when no answer).",
-            ["api", "operation", "status"],
-            registry=registry,
-        )
-        self.xero_request_duration = Histogram(
-            "xerosync_xero_request_duration_seconds",
-            "Time to Xero's answer.",
-            ["api", "operation"],
-            registry=registry,
-        )
+        self.xero = XeroRequestMetrics(registry)
         self.http_requests = Counter(
             "xerosync_http_requests",
             "HTTP requests served, by route template, method and status.",
@@ -59,8 +48,7 @@ class ConnectorMetrics:
         self.dlq = dlq_counter(registry)
 
     def observe_xero(self, api: str, operation: str, status: str, seconds: float) -> None:
-        self.xero_requests.labels(api=api, operation=operation, status=status).inc()
-        self.xero_request_duration.labels(api=api, operation=operation).observe(seconds)
+        self.xero.observe(api, operation, status, seconds)
 
     def set_connections(self, counts: dict[str, int]) -> None:
         for status in CONNECTION_STATUSES:

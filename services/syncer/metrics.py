@@ -3,7 +3,7 @@
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from shared.contracts.topics import BANK_TRANSACTIONS, XERO_CONNECTIONS, XERO_SYNC_DUE
-from shared.metrics import dlq_counter
+from shared.metrics import XeroRequestMetrics, dlq_counter
 
 INGEST_RESULTS = ("new", "duplicate", "invalid")
 SINKS = ("bankfeeds", "accounting")
@@ -56,19 +56,7 @@ class SyncerMetrics:
             "Age (since it was ingested) of the oldest pending transaction; 0 when none.",
             registry=registry,
         )
-        self.xero_requests = Counter(
-            "xerosync_xero_requests",
-            "Requests to Xero by API, operation and HTTP status (`error` when no answer).",
-            ["api", "operation", "status"],
-            registry=registry,
-        )
-        self.xero_request_duration = Histogram(
-            "xerosync_xero_request_duration_seconds",
-            "Time to Xero's answer.",
-            ["api", "operation"],
-            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
-            registry=registry,
-        )
+        self.xero = XeroRequestMetrics(registry)
         self.rate_limited = Counter(
             "xerosync_xero_rate_limited",
             "429 answers from Xero, by the limit it named (app covers the app-wide minute "
@@ -148,8 +136,7 @@ class SyncerMetrics:
             self.dlq.labels(topic=spec.name)
 
     def observe_xero(self, api: str, operation: str, status: str, seconds: float) -> None:
-        self.xero_requests.labels(api=api, operation=operation, status=status).inc()
-        self.xero_request_duration.labels(api=api, operation=operation).observe(seconds)
+        self.xero.observe(api, operation, status, seconds)
 
     def count_rate_limited(self, problem: str | None) -> None:
         self.rate_limited.labels(limit=_LIMIT_LABEL.get((problem or "").lower(), "minute")).inc()

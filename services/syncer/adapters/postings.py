@@ -1,6 +1,7 @@
 """Posting state: what each organisation holds of each transaction, the requests in
 flight, and each account's cursor. The dedup scope is (tenant, transaction_id)."""
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,22 +25,7 @@ _TX: Table = BankTransaction.__table__  # type: ignore[attr-defined]
 _POSTINGS: Table = Posting.__table__  # type: ignore[attr-defined]
 _BATCHES: Table = PostingBatch.__table__  # type: ignore[attr-defined]
 _CURSORS: Table = AccountCursor.__table__  # type: ignore[attr-defined]
-_PENDING_COLUMNS = (
-    "transaction_id",
-    "kind",
-    "original_transaction_id",
-    "account_id",
-    "currency",
-    "amount",
-    "direction",
-    "balance_after",
-    "booked_at",
-    "value_date",
-    "description",
-    "counterparty_name",
-    "reference",
-    "category",
-)
+_PENDING_COLUMNS = tuple(f.name for f in dataclasses.fields(Pending))
 
 
 @dataclass(frozen=True)

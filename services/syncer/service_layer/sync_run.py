@@ -320,24 +320,9 @@ class SyncRunner:
         posted = [s for s in settled if s.state == "posted"]
         last = self._last_posted(run, transactions, posted)
 
-        async def save(session: AsyncSession) -> None:
-            repository = PostingRepository(session)
-            if release:
-                await repository.release(stored.batch_id, release, self._now())
-            if settled:
-                await repository.settle(
-                    stored.batch_id,
-                    tenant_id=run.connection.tenant_id,
-                    account_id=stored.account_id,
-                    outcomes=settled,
-                    http_status=status,
-                    message=message,
-                    end_balance=stored.end_balance,
-                    last_posted=last,
-                    now=self._now(),
-                )
-
-        await self._db(save)
+        await self._save(
+            run, stored, settled, release, http_status=status, message=message, last=last
+        )
         sink = stored.sink
         failed = len(settled) - len(posted)
         self._metrics.posted.labels(sink=sink, result="posted").inc(len(posted))
@@ -561,24 +546,15 @@ class SyncRunner:
         missing = [i for i in stored.transaction_ids if i not in found]
         last = self._last_posted(run, transactions, settled)
 
-        async def save(session: AsyncSession) -> None:
-            repository = PostingRepository(session)
-            if missing:
-                await repository.release(stored.batch_id, missing, self._now())
-            if settled:
-                await repository.settle(
-                    stored.batch_id,
-                    tenant_id=run.connection.tenant_id,
-                    account_id=stored.account_id,
-                    outcomes=settled,
-                    http_status=200,
-                    message="found in Xero by Reference after an unknown outcome",
-                    end_balance=None,
-                    last_posted=last,
-                    now=self._now(),
-                )
-
-        await self._db(save)
+        await self._save(
+            run,
+            stored,
+            settled,
+            missing,
+            http_status=200,
+            message="found in Xero by Reference after an unknown outcome",
+            last=last,
+        )
         self._metrics.posted.labels(sink=stored.sink, result="posted").inc(len(settled))
         run.tallies.setdefault(stored.account_id, AccountTally()).posted += len(settled)
 
@@ -657,6 +633,39 @@ class SyncRunner:
         return RunOutcome("failed", stopped.reason, posted, failed, 0, stopped.message, event)
 
     # ------------------------------------------------------------------ plumbing
+
+    async def _save(
+        self,
+        run: _Run,
+        stored: StoredBatch,
+        settled: list[Settled],
+        release: list[str],
+        *,
+        http_status: int | None,
+        message: str | None,
+        last: CursorMove | None,
+    ) -> None:
+        """Record Xero's answer in one transaction: transactions it never took go back to
+        the queue; the others are posted or failed, and the account's cursor moves."""
+
+        async def save(session: AsyncSession) -> None:
+            repository = PostingRepository(session)
+            if release:
+                await repository.release(stored.batch_id, release, self._now())
+            if settled:
+                await repository.settle(
+                    stored.batch_id,
+                    tenant_id=run.connection.tenant_id,
+                    account_id=stored.account_id,
+                    outcomes=settled,
+                    http_status=http_status,
+                    message=message,
+                    end_balance=stored.end_balance if last is not None else None,
+                    last_posted=last,
+                    now=self._now(),
+                )
+
+        await self._db(save)
 
     async def _load(self, transaction_ids: list[str]) -> list[Pending]:
         return await self._db(lambda s: PostingRepository(s).load(transaction_ids))
