@@ -194,6 +194,7 @@ class XeroSideWatch:
 
     async def _missing(self, sink: str, grant: AccessGrant, link: ConnectionAccount) -> str | None:
         """What happened to this link in Xero, in words, or None if it still stands."""
+        account_id = link.xero_account_id
         if sink == "bankfeeds" and link.feed_connection_id is not None:
             feed = await self._xero.feed_connection(
                 grant.access_token, grant.tenant_id, link.feed_connection_id
@@ -202,10 +203,10 @@ class XeroSideWatch:
                 return "bank feed was removed"
             if feed.status is not None and feed.status.upper() not in {"ACTIVE", "PENDING"}:
                 return f"bank feed is {feed.status.lower()}"
-        if link.xero_account_id is not None:
-            account = await self._xero.account(
-                grant.access_token, grant.tenant_id, link.xero_account_id
-            )
+            # A feed is linked from an answer that names no account yet; Xero names it now.
+            account_id = account_id or feed.account_id
+        if account_id is not None:
+            account = await self._xero.account(grant.access_token, grant.tenant_id, account_id)
             if account is None or account.status.upper() == "DELETED":
                 return "bank account was deleted"
             if account.status.upper() == "ARCHIVED":

@@ -148,7 +148,11 @@ class SyncRun(SyncerTable, table=True):
     remaining: int = 0
     outcome: str | None = Field(default=None, max_length=32)
     message: str | None = Field(default=None, sa_type=sa.Text)
-    result_event: dict[str, Any] | None = Field(default=None, sa_type=JSONB)
+    # none_as_null: a run without an event (skipped) stores SQL NULL, not JSON null, so the
+    # outbox query (`result_event IS NOT NULL`) never picks it up.
+    result_event: dict[str, Any] | None = Field(
+        default=None, sa_type=JSONB(none_as_null=True)
+    )
     published_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 

@@ -213,7 +213,8 @@ class PostingWorkers:
                 if not batch:
                     return
                 for _run_id, event in batch:
-                    await self._publish(event)
+                    if isinstance(event, dict):  # never anything else; never block the outbox
+                        await self._publish(event)
                 async with translated_db_errors(), self._sessions() as session, session.begin():
                     await RunRepository(session).mark_published(
                         [run_id for run_id, _ in batch], self._now()
