@@ -5,7 +5,7 @@ import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 import typer
 from pydantic import SecretStr, ValidationError
@@ -315,6 +315,73 @@ def bench_schedule(
 
     raise typer.Exit(
         run_schedule_bench(connections=connections, interval_s=interval, json_output=json_output)
+    )
+
+
+@bench_app.command("post")
+def bench_post(
+    sink: Annotated[
+        Literal["bankfeeds", "accounting"],
+        typer.Option(help="bankfeeds (1,000 lines a statement) or accounting (50 a call)."),
+    ] = "bankfeeds",
+    single_transactions: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Backlog of the single-tenant phase; default per sink (bankfeeds 198,000, "
+            "accounting 10,500).",
+            show_default=False,
+        ),
+    ] = None,
+    tenants: Annotated[
+        int, typer.Option(min=1, max=200, help="Organisations of the many-tenants phase.")
+    ] = 20,
+    per_tenant_transactions: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Backlog of each organisation in the many-tenants phase; default per sink "
+            "(bankfeeds 12,000, accounting 3,600).",
+            show_default=False,
+        ),
+    ] = None,
+    single_scale: Annotated[
+        float | None,
+        typer.Option(
+            min=1.0,
+            max=600.0,
+            help="Rate-limit scale of the single-tenant phase (window 60/scale s); default "
+            "per sink (bankfeeds 5, accounting 10).",
+            show_default=False,
+        ),
+    ] = None,
+    many_scale: Annotated[
+        float | None,
+        typer.Option(
+            min=1.0,
+            max=600.0,
+            help="Rate-limit scale of the many-tenants phase; default per sink (bankfeeds "
+            "1.5, accounting 2).",
+            show_default=False,
+        ),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """Xero calls per rate-limit window against the limit, transactions per call, 429s and
+    transactions per second, posting a backlog to the sandbox with its windows scaled: one
+    organisation, then many at once."""
+    from xerosync.bench.post import run_post_bench
+
+    raise typer.Exit(
+        run_post_bench(
+            sink=sink,
+            single_transactions=single_transactions,
+            tenants=tenants,
+            per_tenant_transactions=per_tenant_transactions,
+            single_scale=single_scale,
+            many_scale=many_scale,
+            json_output=json_output,
+        )
     )
 
 

@@ -150,9 +150,7 @@ class SyncRun(SyncerTable, table=True):
     message: str | None = Field(default=None, sa_type=sa.Text)
     # none_as_null: a run without an event (skipped) stores SQL NULL, not JSON null, so the
     # outbox query (`result_event IS NOT NULL`) never picks it up.
-    result_event: dict[str, Any] | None = Field(
-        default=None, sa_type=JSONB(none_as_null=True)
-    )
+    result_event: dict[str, Any] | None = Field(default=None, sa_type=JSONB(none_as_null=True))
     published_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 

@@ -52,10 +52,10 @@ class Limits:
     scale: float = 1.0
     """The sandbox's `rate_limit_scale`: the minute window lasts 60/scale s, the day
     86400/scale s. Above 1 only in tests and benchmarks against the sandbox."""
-    margin: float = 0.02
-    """Share of a window added when waiting for its oldest call to leave: Xero counts a
-    call when it arrives, a little after we started it, so leaving at the exact edge could
-    reach Xero a hair early (latency jitter between two calls)."""
+    margin: float = 0.005
+    """Share of a window added when waiting for its oldest call to leave. Calls count
+    from their answer, later than Xero counts them (on arrival), so a small one covers
+    clock jitter between two calls."""
     day_reserve: int = 20
     """Calls of the day left to the connector (feed setup, checks): the syncer stops at
     this many remaining rather than leave a user unable to reconnect until tomorrow."""
@@ -96,29 +96,44 @@ class DayBudgetSpent(Exception):
 
 
 class _Window:
-    """Start times of the calls counted in one sliding window, oldest first.
+    """The calls counted in one sliding window: those in flight, and the answered ones by
+    the time of their answer, oldest first.
 
-    A call started at `t` counts while `t + length > now`, as the sandbox counts it.
+    Xero counts a call when it arrives, somewhere between our sending it and its answer.
+    Counting it from admission until the answer, and then for a whole window from the
+    answer, is never earlier than Xero: a busy event loop or a slow upload cannot make our
+    copy of the window free a slot before Xero's does.
     """
 
     def __init__(self, limit: int, length: float) -> None:
         self.limit = limit
         self.length = length
         self._calls: deque[float] = deque()
+        self._in_flight = 0
 
     def count(self, now: float) -> int:
         calls = self._calls
         while calls and calls[0] + self.length <= now:
             calls.popleft()
-        return len(calls)
+        return len(calls) + self._in_flight
 
     def delay(self, now: float, margin: float) -> float:
-        """Seconds until one more call fits (0 when it fits now), `margin` past the edge."""
+        """Seconds until one more call fits (0 when it fits now), `margin` past the edge.
+        While the calls that must leave are still in flight, a short poll."""
         excess = self.count(now) - self.limit + 1
         if excess <= 0:
             return 0.0
+        if excess > len(self._calls):
+            return min(_IN_FLIGHT_POLL, self.length / 100)
         # The call that must leave so that `limit - 1` remain.
         return self._calls[excess - 1] + self.length + margin - now
+
+    def start(self) -> None:
+        self._in_flight += 1
+
+    def finish(self, now: float) -> None:
+        self._in_flight = max(0, self._in_flight - 1)
+        self.add(now)
 
     def add(self, now: float, calls: int = 1) -> None:
         # `now` comes from a monotonic clock, so appending keeps the log in order.
@@ -133,6 +148,10 @@ class _Window:
         missing = min(at_least, self.limit) - self.count(now)
         if missing > 0:
             self.add(now, missing)
+
+
+_IN_FLIGHT_POLL = 0.05
+"""Seconds between looks while a window is full of calls still in flight."""
 
 
 def _remaining(headers: Mapping[str, str], name: str) -> int | None:
@@ -242,10 +261,15 @@ class TenantBudget:
         async with self._in_flight:
             try:
                 async with self._gate:
-                    await self._admit(statements=statements)
+                    windows = await self._admit(statements=statements)
             finally:
                 self.waited_seconds += clock() - started
-            yield
+            try:
+                yield
+            finally:
+                answered = clock()
+                for window in windows:
+                    window.finish(answered)
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Correct the local view from an answer's `X-*Limit-Remaining` headers.
@@ -301,7 +325,7 @@ class TenantBudget:
         margin = self._limits.margin * self._limits.minute
         return max(self._minute.delay(now, margin), self._not_before - now)
 
-    async def _admit(self, *, statements: bool) -> None:
+    async def _admit(self, *, statements: bool) -> list[_Window]:
         """Wait until every window has room, then count the call in all of them at once.
 
         The tenant's own windows are waited for outside the app's locks, so a tenant at its
@@ -315,25 +339,26 @@ class TenantBudget:
             if statements:
                 async with app._statements_gate:
                     await app._wait(app._statements_delay)
-                    if await self._record(statements=True):
-                        return
-            elif await self._record(statements=False):
-                return
+                    if windows := await self._record(statements=True):
+                        return windows
+            elif windows := await self._record(statements=False):
+                return windows
 
-    async def _record(self, *, statements: bool) -> bool:
-        """In the app's queue: wait for the app window, then count the call if the tenant's
-        and Statements windows still allow it (a header or a 429 may have arrived while this
-        call queued; then False, and the caller starts over)."""
+    async def _record(self, *, statements: bool) -> list["_Window"]:
+        """In the app's queue: wait for the app window, then count the call (in flight) in
+        every window it belongs to, if the tenant's and Statements windows still allow it;
+        the windows, or none when a header or a 429 that arrived while this call queued
+        says it must wait again (the caller starts over)."""
         app = self._app
         async with app._gate:
             await app._wait(app._delay)
             now = app._clock()
             if self._delay(now) > 0 or (statements and app._statements_delay(now) > 0):
-                return False
+                return []
             self._check_day()
-            self._minute.add(now)
-            self._day.add(now)
-            app._minute.add(now)
+            windows = [self._minute, self._day, app._minute]
             if statements:
-                app._statements.add(now)
-            return True
+                windows.append(app._statements)
+            for window in windows:
+                window.start()
+            return windows
