@@ -3,7 +3,8 @@
 
 import httpx
 
-from tests.integration.connector_harness import hidden_fields, path_of
+from tests.integration.connector_harness import path_of
+from xerosync.devstack.forms import hidden_fields
 
 
 async def connect_through_pages(

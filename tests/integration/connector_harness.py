@@ -2,12 +2,10 @@
 sandbox, and a user who walks its pages with plain HTTP (the browser test walks the same
 pages in Chromium)."""
 
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from html import unescape
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,23 +30,12 @@ from xero_sandbox import identity
 from xero_sandbox.app import create_app as create_sandbox_app
 from xero_sandbox.organisations import OrganisationIn, create_organisation
 from xero_sandbox.state import Organisation, Sandbox
+from xerosync.devstack.forms import hidden_fields
 
 PUBLIC_URL = "http://connector.test"
 SANDBOX_URL = "http://sandbox.test"
 SESSION_SECRET = "integration-session-secret-0123456789abcdef"
 SERVICE_TOKEN = "integration-service-token-0123456789abcdef"
-
-_HIDDEN = re.compile(r'<input[^>]*type="hidden"[^>]*>', re.I)
-
-
-def hidden_fields(html: str) -> dict[str, str]:
-    fields = {}
-    for tag in _HIDDEN.findall(html):
-        name = re.search(r'name="([^"]*)"', tag)
-        value = re.search(r'value="([^"]*)"', tag)
-        if name:
-            fields[unescape(name.group(1))] = unescape(value.group(1)) if value else ""
-    return fields
 
 
 def path_of(url: str) -> str:

@@ -17,12 +17,12 @@ from tests.integration.connector_harness import (
     PUBLIC_URL,
     SESSION_SECRET,
     ConnectorHarness,
-    hidden_fields,
     path_of,
     running_connector,
 )
 from tests.sandbox.contract import ContractCheck, specs_if_present
 from xero_sandbox.state import Organisation, Sandbox
+from xerosync.devstack.forms import hidden_fields
 
 _SPECS = specs_if_present()
 

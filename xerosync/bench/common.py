@@ -1,9 +1,16 @@
-"""What the benchmarks share: a fresh database beside a service's, and CPU accounting."""
+"""What the benchmarks share: a fresh database beside a service's (dropped afterwards),
+CPU accounting, and the error that says a benchmark could not measure."""
 
+import asyncpg
 import psutil
 from sqlalchemy.engine import make_url
 
+from shared.migrations import connect_maintenance
 from xerosync.devstack.stack import Stack
+
+
+class BenchFailed(RuntimeError):
+    """The benchmark could not measure; the message says why."""
 
 
 def fresh_database_url(stack: Stack, service: str, name: str) -> str:
@@ -27,3 +34,19 @@ def cpu_seconds(pid: int) -> float:
             continue
         total += times.user + times.system + times.children_user + times.children_system
     return total
+
+
+async def drop_database(url: str) -> None:
+    """Best effort: the benchmark's databases do not pile up on a shared server."""
+    name = make_url(url).database or ""
+    try:
+        connection = await connect_maintenance(url)
+    except (OSError, asyncpg.PostgresError):
+        return
+    try:
+        quoted = '"' + name.replace('"', '""') + '"'
+        await connection.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
+    except asyncpg.PostgresError:
+        pass
+    finally:
+        await connection.close()

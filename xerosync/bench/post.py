@@ -55,7 +55,6 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from html import unescape
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -70,10 +69,10 @@ from shared.contracts.bank import AccountOpened, TransactionBooked
 from shared.contracts.topics import BANK_ACCOUNTS, BANK_TRANSACTIONS, XERO_SYNC_DUE
 from shared.contracts.xero import SyncDue
 from shared.db import asyncpg_params
-from shared.migrations import connect_maintenance
 from shared.xero_timezones import XERO_TO_IANA
-from xerosync.bench.common import fresh_database_url
+from xerosync.bench.common import BenchFailed, drop_database, fresh_database_url
 from xerosync.dev import connector_env, syncer_env
+from xerosync.devstack.forms import hidden_fields
 from xerosync.devstack.processes import ManagedProcess, ProcessFailed, free_port
 from xerosync.devstack.stack import Stack, StackConfig
 from xerosync.producer import EventWriter
@@ -123,10 +122,6 @@ DEFAULTS: dict[Sink, Defaults] = {
 }
 
 console = Console(stderr=True)
-
-
-class BenchFailed(RuntimeError):
-    """The benchmark could not measure; the message says why."""
 
 
 # ----------------------------------------------------------------------------- results
@@ -376,20 +371,6 @@ def backlog(
 
 
 # ----------------------------------------------------------------------------- the stack
-
-
-_HIDDEN = re.compile(r'<input[^>]*type="hidden"[^>]*>', re.I)
-
-
-def hidden_fields(html: str) -> dict[str, str]:
-    """A page's hidden form fields (the CSRF token, the consent request)."""
-    fields = {}
-    for tag in _HIDDEN.findall(html):
-        name = re.search(r'name="([^"]*)"', tag)
-        value = re.search(r'value="([^"]*)"', tag)
-        if name:
-            fields[unescape(name.group(1))] = unescape(value.group(1)) if value else ""
-    return fields
 
 
 class Progress:
@@ -866,20 +847,8 @@ class _Db:
 
 
 async def _drop_databases(urls: list[str]) -> None:
-    """Best effort: the benchmark's databases do not pile up on a shared server."""
     for url in urls:
-        name = make_url(url).database or ""
-        try:
-            connection = await connect_maintenance(url)
-        except (OSError, asyncpg.PostgresError):
-            continue
-        try:
-            quoted = '"' + name.replace('"', '""') + '"'
-            await connection.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
-        except asyncpg.PostgresError:
-            pass
-        finally:
-            await connection.close()
+        await drop_database(url)
 
 
 # ----------------------------------------------------------------------------- the command

@@ -57,8 +57,8 @@ from services.scheduler.domain.schedule import first_slot_after, phase_of
 from shared.contracts.topics import XERO_SYNC_DUE, Topics
 from shared.db import asyncpg_params
 from shared.kafka import client_options, ensure_topics, topic_partitions, topic_plan
-from shared.migrations import connect_maintenance, create_database, upgrade
-from xerosync.bench.common import cpu_seconds, fresh_database_url
+from shared.migrations import create_database, upgrade
+from xerosync.bench.common import BenchFailed, cpu_seconds, drop_database, fresh_database_url
 from xerosync.devstack.processes import ManagedProcess, ProcessFailed, free_port
 from xerosync.devstack.stack import Stack, StackConfig
 from xerosync.services import SERVICES
@@ -83,10 +83,6 @@ _COLUMNS = (
     "updated_at",
 )
 console = Console(stderr=True)
-
-
-class BenchFailed(RuntimeError):
-    """The benchmark could not measure; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -178,7 +174,7 @@ class ScheduleBench:
             finally:
                 process.stop()
         finally:
-            await _drop_database(database_url)
+            await drop_database(database_url)
 
     def _start(
         self, run_id: str, topics: Topics, database_url: str, interval: str
@@ -391,22 +387,6 @@ def _wait_emitting(process: ManagedProcess, metrics_url: str, timeout: float = 3
                     return
             time.sleep(0.1)
     raise process.failure(f"did not become the emitter within {timeout:g}s")
-
-
-async def _drop_database(url: str) -> None:
-    """Best effort: the benchmark's databases do not pile up on a shared server."""
-    name = make_url(url).database or ""
-    try:
-        connection = await connect_maintenance(url)
-    except (OSError, asyncpg.PostgresError):
-        return
-    try:
-        quoted = '"' + name.replace('"', '""') + '"'
-        await connection.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
-    except asyncpg.PostgresError:
-        pass
-    finally:
-        await connection.close()
 
 
 def run_schedule_bench(*, connections: int, interval_s: float | None, json_output: bool) -> int:
