@@ -70,19 +70,9 @@ class XeroRateLimited(XeroError, TransientError):
     concurrent…); `retry_after` is in seconds when Xero said."""
 
     def __init__(
-        self,
-        message: str,
-        *,
-        limit: str | None,
-        retry_after: float | None,
-        status: int | None = 429,
-        api: str | None = None,
-        operation: str | None = None,
-        problem_type: str | None = None,
+        self, message: str, *, limit: str | None, retry_after: float | None, **context: Any
     ) -> None:
-        super().__init__(
-            message, status=status, api=api, operation=operation, problem_type=problem_type
-        )
+        super().__init__(message, **{"status": 429, **context})
         self.limit = limit
         self.retry_after = retry_after
 
@@ -105,19 +95,8 @@ class XeroValidation(XeroError, PermanentError):
     `messages` lists each of Xero's complaints; `problem_type` is the Bank Feeds problem
     `type` (e.g. `invalid-organisation-multi-currency`), when Xero gave one."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        messages: list[str] | None = None,
-        problem_type: str | None = None,
-        status: int | None = None,
-        api: str | None = None,
-        operation: str | None = None,
-    ) -> None:
-        super().__init__(
-            message, status=status, api=api, operation=operation, problem_type=problem_type
-        )
+    def __init__(self, message: str, *, messages: list[str] | None = None, **context: Any) -> None:
+        super().__init__(message, **context)
         self.messages = messages if messages is not None else [message]
 
 
@@ -125,19 +104,8 @@ class _TokenRefusal(XeroError, PermanentError):
     """The identity service refused a token or revocation request. `error` is the OAuth
     error code (invalid_grant, invalid_client, unsupported_grant_type…)."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        error: str | None = None,
-        status: int | None = None,
-        api: str | None = None,
-        operation: str | None = None,
-        problem_type: str | None = None,
-    ) -> None:
-        super().__init__(
-            message, status=status, api=api, operation=operation, problem_type=problem_type
-        )
+    def __init__(self, message: str, *, error: str | None = None, **context: Any) -> None:
+        super().__init__(message, **context)
         self.error = error
 
 

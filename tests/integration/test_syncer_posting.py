@@ -2,7 +2,7 @@
 PostgreSQL, against the Xero sandbox (every call checked against Xero's OpenAPI)."""
 
 import itertools
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -125,4 +125,7 @@ async def test_accounting_sink_posts_receive_and_spend_money_with_our_id_as_refe
         calls = [r for r in harness.sandbox.requests if r.path.endswith("banktransactions")]
         assert len(calls) == 3, "121 transactions in calls of at most 50"
         assert all(r.idempotency_key for r in calls)
-        assert date.fromisoformat(str(result.accounts[0].latest_transaction_date)) <= TODAY
+        zone = ZoneInfo(organisation_zone(organisation))
+        assert (
+            result.accounts[0].latest_transaction_date == reversal.booked_at.astimezone(zone).date()
+        ), "the latest booking date Xero holds: the reversal, booked last"

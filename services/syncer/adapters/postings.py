@@ -19,7 +19,7 @@ from services.syncer.adapters.orm import (
     Posting,
     PostingBatch,
 )
-from services.syncer.domain.posting import Batch, Pending
+from services.syncer.domain.posting import Pending
 
 _TX: Table = BankTransaction.__table__  # type: ignore[attr-defined]
 _POSTINGS: Table = Posting.__table__  # type: ignore[attr-defined]
@@ -52,6 +52,9 @@ class StoredBatch:
     transaction_ids: list[str]
     end_balance: Decimal | None
     created_at: datetime
+
+
+_STORED = tuple(f.name for f in dataclasses.fields(StoredBatch))
 
 
 @dataclass(frozen=True)
@@ -134,50 +137,27 @@ class PostingRepository:
         )
         return int(count or 0)
 
-    async def record_batch(
-        self,
-        batch: Batch,
-        *,
-        batch_id: uuid.UUID,
-        tenant_id: uuid.UUID,
-        connection_id: uuid.UUID,
-        sink: str,
-        now: datetime,
-    ) -> None:
+    async def record_batch(self, stored: StoredBatch, *, tenant_id: uuid.UUID) -> None:
         """The request, stored before it is sent, and its transactions marked `sending`
         in this organisation: no other batch may take them (the primary key refuses)."""
         connection = await self._session.connection()
+        row = dataclasses.asdict(stored)
         await connection.execute(
-            insert(_BATCHES).values(
-                batch_id=batch_id,
-                tenant_id=tenant_id,
-                connection_id=connection_id,
-                account_id=batch.account_id,
-                sink=sink,
-                method=batch.method,
-                path=batch.path,
-                params=batch.params,
-                body=batch.body,
-                idempotency_key=batch.idempotency_key,
-                transaction_ids=[t.transaction_id for t in batch.transactions],
-                end_balance=batch.end_balance,
-                state="sending",
-                created_at=now,
-            )
+            insert(_BATCHES).values(**row, tenant_id=tenant_id, state="sending")
         )
         await connection.execute(
             insert(_POSTINGS),
             [
                 {
                     "tenant_id": tenant_id,
-                    "transaction_id": t.transaction_id,
-                    "connection_id": connection_id,
-                    "account_id": batch.account_id,
-                    "batch_id": batch_id,
+                    "transaction_id": transaction_id,
+                    "connection_id": stored.connection_id,
+                    "account_id": stored.account_id,
+                    "batch_id": stored.batch_id,
                     "state": "sending",
-                    "updated_at": now,
+                    "updated_at": stored.created_at,
                 }
-                for t in batch.transactions
+                for transaction_id in stored.transaction_ids
             ],
         )
 
@@ -190,23 +170,7 @@ class PostingRepository:
             .where(_BATCHES.c.tenant_id == tenant_id, _BATCHES.c.state == "sending")
             .order_by(_BATCHES.c.created_at)
         )
-        return [
-            StoredBatch(
-                batch_id=row.batch_id,
-                connection_id=row.connection_id,
-                account_id=row.account_id,
-                sink=row.sink,
-                method=row.method,
-                path=row.path,
-                params=dict(row.params),
-                body=bytes(row.body),
-                idempotency_key=row.idempotency_key,
-                transaction_ids=list(row.transaction_ids),
-                end_balance=row.end_balance,
-                created_at=row.created_at,
-            )
-            for row in rows
-        ]
+        return [StoredBatch(**{name: row._mapping[name] for name in _STORED}) for row in rows]
 
     async def settle(
         self,

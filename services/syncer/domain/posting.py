@@ -487,24 +487,28 @@ def _unit_amount(amount: Decimal) -> Decimal:
 
 def bank_transaction_outcomes(answer: Any, batch: Batch) -> list[ElementOutcome]:
     """Each transaction's outcome from Xero's answer to the batch's
-    `PUT /BankTransactions?summarizeErrors=false`: elements come back in request order, each
-    OK or ERROR. ValueError when the answer is not one to this batch (another count, or a
-    Reference that is not the transaction's), since recording it would mark the wrong
-    transactions posted."""
+    `PUT /BankTransactions?summarizeErrors=false` (see `element_outcomes`)."""
     if batch.path != BANK_TRANSACTIONS_PATH:
         raise ValueError(f"a {batch.method} {batch.path} batch has no bank transaction outcomes")
+    return element_outcomes(answer, batch.transactions)
+
+
+def element_outcomes(answer: Any, transactions: Sequence[Pending]) -> list[ElementOutcome]:
+    """Xero's answer to `PUT /BankTransactions?summarizeErrors=false` for `transactions`:
+    elements come back in request order, each OK or ERROR. ValueError when the answer is
+    not one to these transactions (another count, or a Reference that is not the
+    transaction's), since recording it would mark the wrong transactions posted."""
     elements = answer.get("BankTransactions") if isinstance(answer, Mapping) else None
     if not isinstance(elements, list):
         # ValueError for every way the answer is not one to this batch, as callers catch it.
         raise ValueError("Xero's answer carries no BankTransactions list")  # noqa: TRY004
-    if len(elements) != len(batch.transactions):
+    if len(elements) != len(transactions):
         raise ValueError(
-            f"Xero answered {len(elements)} bank transactions to a batch of "
-            f"{len(batch.transactions)}"
+            f"Xero answered {len(elements)} bank transactions to a batch of {len(transactions)}"
         )
     return [
         _outcome(position, element, item)
-        for position, (element, item) in enumerate(zip(elements, batch.transactions, strict=True))
+        for position, (element, item) in enumerate(zip(elements, transactions, strict=True))
     ]
 
 

@@ -44,8 +44,8 @@ from services.syncer.domain.connections import AccountLink, ConnectionView
 from services.syncer.domain.posting import (
     Batch,
     Pending,
-    bank_transaction_outcomes,
     bank_transactions_batch,
+    element_outcomes,
     local_date,
     statement_batch,
 )
@@ -276,21 +276,9 @@ class SyncRunner:
 
     async def _post(self, run: _Run, batch: Batch) -> None:
         """Store, send, settle one batch (steps 1-3 of the module's docstring)."""
-        batch_id = uuid.uuid4()
         connection = run.connection
-        await self._db(
-            lambda s: PostingRepository(s).record_batch(
-                batch,
-                batch_id=batch_id,
-                tenant_id=connection.tenant_id,
-                connection_id=connection.connection_id,
-                sink=connection.sink,
-                now=self._now(),
-            )
-        )
-        failpoint("post.before_send")
         stored = StoredBatch(
-            batch_id=batch_id,
+            batch_id=uuid.uuid4(),
             connection_id=connection.connection_id,
             account_id=batch.account_id,
             sink=connection.sink,
@@ -303,6 +291,10 @@ class SyncRunner:
             end_balance=batch.end_balance,
             created_at=self._now(),
         )
+        await self._db(
+            lambda s: PostingRepository(s).record_batch(stored, tenant_id=connection.tenant_id)
+        )
+        failpoint("post.before_send")
         await self._send_and_settle(run, stored, list(batch.transactions))
 
     async def _send_and_settle(
@@ -357,7 +349,7 @@ class SyncRunner:
             if stored.sink == "bankfeeds":
                 statement = _first_id(answer.document)
                 return [Settled(i, "posted", xero_id=statement) for i in ids], None, []
-            return self._judge_elements(stored, transactions, answer)
+            return self._judge_elements(transactions, answer)
         error = answer
         if stored.sink == "bankfeeds" and error.problem_type == "duplicate-statement":
             # Every line of it is in Xero already: ours, from a send whose answer was lost.
@@ -371,21 +363,10 @@ class SyncRunner:
         return [Settled(i, "failed", message=message) for i in ids], None, []
 
     def _judge_elements(
-        self, stored: StoredBatch, transactions: list[Pending], answer: Answer
+        self, transactions: list[Pending], answer: Answer
     ) -> tuple[list[Settled], str | None, list[str]]:
-        batch = Batch(
-            account_id=stored.account_id,
-            method=stored.method,
-            path=stored.path,
-            params=stored.params,
-            body=stored.body,
-            idempotency_key=stored.idempotency_key,
-            transactions=tuple(transactions),
-            start_balance=None,
-            end_balance=None,
-        )
         try:
-            outcomes = bank_transaction_outcomes(answer.document, batch)
+            outcomes = element_outcomes(answer.document, transactions)
         except ValueError as error:
             raise RunStopped(
                 "internal_error",
