@@ -9,6 +9,7 @@ suite needs nothing but `pip`. `KAFKA_BOOTSTRAP_SERVERS` and `XEROSYNC_TEST_POST
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,10 +130,11 @@ class Env:
         }
 
 
-@pytest.fixture
-async def env(
+@asynccontextmanager
+async def fresh_env(
     infrastructure: Infrastructure, database_templates: dict[str, str]
 ) -> AsyncIterator[Env]:
+    """A topic prefix and databases of its own, dropped afterwards."""
     test_id = uuid.uuid4().hex[:10]
     topics = Topics(f"t{test_id}.")
     databases = {name: f"xs_{name}_{test_id}" for name in SERVICES}
@@ -149,3 +151,11 @@ async def env(
         for database in databases.values():
             await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.fixture
+async def env(
+    infrastructure: Infrastructure, database_templates: dict[str, str]
+) -> AsyncIterator[Env]:
+    async with fresh_env(infrastructure, database_templates) as owned:
+        yield owned

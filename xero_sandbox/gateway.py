@@ -95,10 +95,16 @@ class _Call:
         self.method: str = scope["method"]
         self.path: str = scope["path"]
         self.headers = Headers(scope=scope)
+        self.received_at = sandbox.clock.now()
         self.status = 0
-        self.tenant_id: str | None = None
+        self.retry_after: float | None = None
+        # The organisation the call names, also on calls refused before it was checked.
+        self.tenant_id: str | None = self.headers.get("xero-tenant-id", "").strip().lower() or None
         self.client_id: str | None = None
-        self.key: str | None = None
+        # The key as sent, also on calls refused before any work (a 5xx, a 429).
+        self.key: str | None = (
+            self.headers.get("idempotency-key") if self.method in WRITE_METHODS else None
+        )
         self.replayed = False
         self.fault: str | None = None
 
@@ -113,6 +119,8 @@ class _Call:
             idempotency_key=self.key,
             replayed=self.replayed,
             fault=self.fault,
+            received_at=self.received_at,
+            retry_after=self.retry_after,
         )
 
     async def run(self, app: ASGIApp, body: bytes, send: Send) -> None:
@@ -178,10 +186,9 @@ class _Call:
 
     async def _respond(self, app: ASGIApp, context: CallContext, body: bytes) -> StoredResponse:
         """The handler's answer, or the stored one for a repeated `Idempotency-Key`."""
-        key = self.headers.get("idempotency-key") if self.method in WRITE_METHODS else None
+        key = self.key
         if key is None:
             return await self._handle(app, context, body)
-        self.key = key
         if not key or len(key) > MAX_KEY_LENGTH:
             return _stored(
                 self._idempotency_refusal(
@@ -226,6 +233,9 @@ class _Call:
 
     async def _send(self, send: Send, response: StoredResponse, extra: dict[str, str]) -> None:
         self.status = response.status
+        if response.status == 429:
+            retry_after = [v for k, v in response.headers if k.lower() == b"retry-after"]
+            self.retry_after = float(retry_after[0]) if retry_after else None
         headers = [
             (k, v)
             for k, v in response.headers

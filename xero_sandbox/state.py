@@ -227,6 +227,7 @@ class RequestRecord:
     """One API call as the sandbox saw it, for tests and the admin API."""
 
     at: datetime
+    """When it was answered (or dropped)."""
     method: str
     path: str
     status: int
@@ -235,6 +236,10 @@ class RequestRecord:
     idempotency_key: str | None
     replayed: bool
     fault: str | None
+    received_at: datetime | None = None
+    """When it arrived."""
+    retry_after: float | None = None
+    """The `Retry-After` of a 429, in seconds."""
 
 
 @dataclass

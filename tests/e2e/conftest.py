@@ -15,18 +15,24 @@ from xerosync.devstack.stack import Stack, StackConfig
 from xerosync.services import SERVICES
 
 
+def process_stack(env: Env, work_dir: Path) -> Stack:
+    """Services as real processes, on `env`'s broker, topics and databases."""
+    return Stack(
+        StackConfig(
+            work_dir=work_dir,
+            topic_prefix=env.topics.prefix,
+            kafka_bootstrap_servers=env.kafka.bootstrap_servers,
+            database_urls={name: env.database_url(name) for name in SERVICES},
+            http_ports={name: free_port() for name in SERVICES},
+            extra_env={"KAFKA_SESSION_TIMEOUT_MS": str(env.kafka.session_timeout_ms)},
+        )
+    )
+
+
 @pytest.fixture
 def stack(env: Env, tmp_path: Path) -> Iterator[Stack]:
     """Services of this test as real processes, on the session's broker and its databases."""
-    config = StackConfig(
-        work_dir=tmp_path,
-        topic_prefix=env.topics.prefix,
-        kafka_bootstrap_servers=env.kafka.bootstrap_servers,
-        database_urls={name: env.database_url(name) for name in SERVICES},
-        http_ports={name: free_port() for name in SERVICES},
-        extra_env={"KAFKA_SESSION_TIMEOUT_MS": str(env.kafka.session_timeout_ms)},
-    )
-    running = Stack(config)
+    running = process_stack(env, tmp_path)
     try:
         yield running
     finally:
@@ -39,21 +45,30 @@ class SandboxServer:
     process: ManagedProcess
 
 
-@pytest.fixture
-def sandbox_server(tmp_path: Path) -> Iterator[SandboxServer]:
-    """`xerosync sandbox` as users run it, on a free port."""
+def start_sandbox(work_dir: Path) -> SandboxServer:
+    """`xerosync sandbox` as users run it, on a free port (the caller stops it)."""
     port = free_port()
     process = ManagedProcess(
         "sandbox",
         [sys.executable, "-m", "xerosync", "sandbox", "--port", str(port)],
-        log_path=tmp_path / "sandbox.log",
+        log_path=work_dir / "sandbox.log",
     ).start()
     url = f"http://127.0.0.1:{port}"
     try:
         process.wait_http_ok(f"{url}/admin/time", timeout=30)
-        yield SandboxServer(url=url, process=process)
-    finally:
+    except BaseException:
         process.stop()
+        raise
+    return SandboxServer(url=url, process=process)
+
+
+@pytest.fixture
+def sandbox_server(tmp_path: Path) -> Iterator[SandboxServer]:
+    server = start_sandbox(tmp_path)
+    try:
+        yield server
+    finally:
+        server.process.stop()
 
 
 @dataclass(frozen=True)
@@ -64,16 +79,18 @@ class ConnectorServer:
     """The connector's app in the sandbox."""
 
 
-@pytest.fixture
-async def connector_server(stack: Stack, sandbox_server: SandboxServer) -> ConnectorServer:
+def start_connector(stack: Stack, sandbox: SandboxServer, **extra_env: str) -> ConnectorServer:
     """`xerosync connector` as users run it, registered as an app in the sandbox and pointed
     at it, with the development sign-in page on (as `xerosync dev` starts it)."""
     url = stack.service_url("connector")
-    extra_env = await asyncio.to_thread(connector_env, sandbox_server.url, url)
-    process = await asyncio.to_thread(stack.start_service, "connector", extra_env=extra_env)
-    return ConnectorServer(
-        url=url, process=process, client_id=extra_env["CONNECTOR_XERO_CLIENT_ID"]
-    )
+    env = {**connector_env(sandbox.url, url), **extra_env}
+    process = stack.start_service("connector", extra_env=env)
+    return ConnectorServer(url=url, process=process, client_id=env["CONNECTOR_XERO_CLIENT_ID"])
+
+
+@pytest.fixture
+async def connector_server(stack: Stack, sandbox_server: SandboxServer) -> ConnectorServer:
+    return await asyncio.to_thread(start_connector, stack, sandbox_server)
 
 
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
