@@ -277,10 +277,27 @@ def bench_ingest(
         int, typer.Option(min=1, max=10_000, help="Records per batch, all contenders.")
     ] = 500,
     json_output: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+    with_posting: Annotated[
+        bool,
+        typer.Option(
+            "--with-posting",
+            help="Also measure the syncer ingesting while it posts backlogs to the Xero "
+            "sandbox (syncer+posting).",
+        ),
+    ] = False,
+    posting_tenants: Annotated[
+        int, typer.Option(min=1, max=50, help="With --with-posting: organisations posting.")
+    ] = 4,
+    posting_backlog: Annotated[
+        int,
+        typer.Option(
+            min=1000, help="With --with-posting: each organisation's backlog of transactions."
+        ),
+    ] = 45_000,
 ) -> None:
     """Durable ingest rate of the syncer against a hand-written aiokafka+asyncpg reference
     and a consumer that stores nothing, on the same broker, topic shape and PostgreSQL."""
-    from xerosync.bench.ingest import run_ingest_bench
+    from xerosync.bench.ingest import PostingLoad, run_ingest_bench
 
     raise typer.Exit(
         run_ingest_bench(
@@ -289,6 +306,7 @@ def bench_ingest(
             partitions=partitions,
             batch=batch,
             json_output=json_output,
+            posting=PostingLoad(posting_tenants, posting_backlog) if with_posting else None,
         )
     )
 

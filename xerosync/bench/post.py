@@ -470,6 +470,8 @@ class PostBench:
         self.connector_url = stack.service_url("connector")
         self.syncer_url = stack.service_url("syncer")
         self._tenants = 0
+        self.backlog_ends: dict[int, int] = {}
+        """Per partition of the transactions topic, the offset after the backlog."""
 
     # ------------------------------------------------------------------ setup
 
@@ -486,13 +488,14 @@ class PostBench:
         env.update({"CONNECTOR_SINK": self.sink, "LOG_LEVEL": "WARNING"})
         self.stack.start_service("connector", extra_env=env)
 
-    def start_syncer(self, scale: float) -> ManagedProcess:
+    def start_syncer(self, scale: float, **extra_env: str) -> ManagedProcess:
         env = syncer_env(self.sandbox_url, self.connector_url)
         env.update(
             {
                 "SYNCER_RATE_LIMIT_SCALE": f"{scale:g}",
                 "SYNCER_RUN_POLL": "200ms",
                 "LOG_LEVEL": "WARNING",
+                **extra_env,
             }
         )
         return self.stack.start_service("syncer", extra_env=env)
@@ -555,6 +558,40 @@ class PostBench:
             full_batches=int(full or 0),
             rate_limited_by={k: v for k, v in limited.items() if v},
         )
+
+    async def start_posting(
+        self, *, tenants: int, per_tenant: int, scale: float
+    ) -> list[Connected]:
+        """For `bench ingest --with-posting`: organisations connected, a backlog each in the
+        syncer's database, and their runs started (the syncer must be running at `scale`).
+        Returns once the SyncDue events are out; the end offsets of the backlog on the
+        transactions topic are left in `backlog_ends`."""
+        async with (
+            httpx.AsyncClient(base_url=self.sandbox_url, timeout=120) as xero,
+            _Db(self.stack.database_url("syncer")) as db,
+        ):
+            answer = await xero.put("/admin/time", json={"rate_limit_scale": scale})
+            answer.raise_for_status()
+            made = await self._organisations(xero, tenants)
+            connected = await self._connect(xero, db, made)
+            await self._ingest(db, made, per_tenant)
+            await self._sync(connected)
+        return connected
+
+    async def posting_left(self, connected: list[Connected]) -> int:
+        """How many of the connections' runs have not finished yet."""
+        async with _Db(self.stack.database_url("syncer")) as db:
+            left = await db.fetchval(
+                "SELECT count(*) FROM sync_runs WHERE connection_id = ANY($1::uuid[]) "
+                "AND state IN ('queued', 'running')",
+                [c.connection_id for c in connected],
+            )
+        return int(left or 0)
+
+    async def posted(self) -> int:
+        """Transactions the syncer has posted so far."""
+        async with httpx.AsyncClient(base_url=self.syncer_url, timeout=10) as syncer:
+            return await _posted(syncer)
 
     async def _organisations(self, xero: httpx.AsyncClient, count: int) -> list[Tenant]:
         made = []
@@ -699,7 +736,10 @@ class PostBench:
                 for tenant in tenants:
                     records = list(backlog(tenant, per_tenant, start=start, end=end, run=self.run))
                     for chunk in range(0, len(records), 20_000):
-                        await writer.write_raw(topic, records[chunk : chunk + 20_000])
+                        written = await writer.write_raw(topic, records[chunk : chunk + 20_000])
+                        for partition, after in written.end_offsets().items():
+                            previous = self.backlog_ends.get(partition, 0)
+                            self.backlog_ends[partition] = max(previous, after)
                         published += len(records[chunk : chunk + 20_000])
                         progress.update(
                             f"published {published:,}/{total:,}, "
