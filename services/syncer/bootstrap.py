@@ -18,6 +18,7 @@ from services.syncer.metrics import SyncerMetrics
 from services.syncer.service_layer.ingest import TransactionIngestor
 from services.syncer.service_layer.intake import ConnectionReplica, SyncDueIntake
 from services.syncer.service_layer.pacing import AppBudget, Limits
+from services.syncer.service_layer.priority import IngestFirst
 from services.syncer.service_layer.sync_run import SyncRunner
 from services.syncer.service_layer.workers import PostingWorkers
 from shared.db import make_engine, make_session_factory, ping
@@ -63,8 +64,19 @@ def create_app(
     sync_due = SyncDueIntake(
         sessions, dead_letters, metrics, max_event_bytes=settings.max_event_bytes
     )
+    ingest_first = IngestFirst(
+        full_batch=settings.ingest_batch_size,
+        quiet=settings.ingest_first_quiet.total_seconds(),
+        max_hold=settings.ingest_first_max_hold.total_seconds(),
+        held=metrics.ingest_first,
+    )
     register_consumers(
-        broker, settings, ingestor=ingestor, connections=connections, sync_due=sync_due
+        broker,
+        settings,
+        ingestor=ingestor,
+        connections=connections,
+        sync_due=sync_due,
+        ingest_first=ingest_first,
     )
 
     owned: list[httpx.AsyncClient] = []
@@ -88,7 +100,13 @@ def create_app(
         )
     )
     runner = SyncRunner(
-        settings, sessions, poster=poster, tokens=tokens, budgets=budgets, metrics=metrics
+        settings,
+        sessions,
+        poster=poster,
+        tokens=tokens,
+        budgets=budgets,
+        metrics=metrics,
+        ingest_first=ingest_first,
     )
     wake = asyncio.Event()
     workers = PostingWorkers(

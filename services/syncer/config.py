@@ -112,6 +112,18 @@ class SyncerSettings(ServiceSettings):
         description="Longest wait between two looks for queued runs (a new SyncDue wakes "
         "the workers at once through LISTEN/NOTIFY).",
     )
+    ingest_first_quiet: Duration = Field(
+        default=timedelta(milliseconds=300),
+        ge=timedelta(0),
+        description="Posting gives way to ingest until this long passes without a full "
+        "batch of records (one means more are waiting); 0 turns giving way off.",
+    )
+    ingest_first_max_hold: Duration = Field(
+        default=timedelta(seconds=5),
+        gt=timedelta(0),
+        description="Longest posting gives way before one batch, so it still advances "
+        "under a flood that never ends.",
+    )
     gauges_every: Duration = Field(
         default=timedelta(seconds=15),
         gt=timedelta(0),

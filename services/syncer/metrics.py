@@ -77,6 +77,11 @@ class SyncerMetrics:
             "Time calls waited for the rate-limit budget before being sent.",
             registry=registry,
         )
+        self.ingest_first = Counter(
+            "xerosync_posting_gave_way_seconds",
+            "Time posting held back so that ingest, running behind, could catch up.",
+            registry=registry,
+        )
         self.retries = Counter(
             "xerosync_xero_retries",
             "Requests sent again, by why: unavailable (5xx, timeout, dropped) or "

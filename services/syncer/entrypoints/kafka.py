@@ -5,6 +5,7 @@ from faststream.kafka import KafkaBroker
 from services.syncer.config import CONSUMER_GROUP, SyncerSettings
 from services.syncer.service_layer.ingest import TransactionIngestor
 from services.syncer.service_layer.intake import ConnectionReplica, SyncDueIntake
+from services.syncer.service_layer.priority import IngestFirst
 from shared.contracts.topics import BANK_TRANSACTIONS, XERO_CONNECTIONS, XERO_SYNC_DUE
 from shared.kafka_records import subscribe_topics
 
@@ -16,6 +17,7 @@ def register_consumers(
     ingestor: TransactionIngestor,
     connections: ConnectionReplica,
     sync_due: SyncDueIntake,
+    ingest_first: IngestFirst | None = None,
 ) -> None:
     """One consumer for the three topics. Within a batch, connection changes are applied
     first and due runs queued last, so a run sees the connection it is for."""
@@ -31,4 +33,5 @@ def register_consumers(
         group_id=topics.group(CONSUMER_GROUP),
         max_records=settings.ingest_batch_size,
         batch_timeout_ms=settings.ingest_batch_wait_ms,
+        took=ingest_first.took if ingest_first is not None else None,
     )

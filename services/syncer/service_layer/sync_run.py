@@ -51,6 +51,7 @@ from services.syncer.domain.posting import (
 )
 from services.syncer.metrics import SyncerMetrics
 from services.syncer.service_layer.pacing import AppBudget, DayBudgetSpent, TenantBudget
+from services.syncer.service_layer.priority import IngestFirst
 from shared.contracts.xero import AccountSyncResult, SyncCompleted, SyncFailed
 from shared.db import translated_db_errors
 from shared.faults import failpoint
@@ -139,9 +140,11 @@ class SyncRunner:
         tokens: ConnectorTokens,
         budgets: AppBudget,
         metrics: SyncerMetrics,
+        ingest_first: IngestFirst | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._settings = settings
+        self._ingest_first = ingest_first
         self._sessions = sessions
         self._poster = poster
         self._tokens = tokens
@@ -220,6 +223,8 @@ class SyncRunner:
             else self._settings.accounting_batch_size
         )
         while not run.day_spent:
+            if self._ingest_first is not None:
+                await self._ingest_first.give_way()
 
             async def next_pending(
                 session: AsyncSession, after: tuple[datetime, str] | None = after
