@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -69,6 +70,40 @@ async def eventually(
             return result
         await asyncio.sleep(0.05)
     raise AssertionError(f"{what} not reached within {within:g}s; last value: {result!r}")
+
+
+Sql = Callable[..., Awaitable[list[Any]]]
+"""Runs a statement against the syncer's database: `sql(statement, **params)` → rows."""
+
+
+async def syncer_replica_holds(sql: Sql, connection_id: uuid.UUID) -> None:
+    """Until the syncer's replica holds the connection, active."""
+    await eventually(
+        lambda: sql(
+            "SELECT count(*) FROM connections WHERE connection_id = :id AND status = 'active'",
+            id=connection_id,
+        ),
+        until=lambda rows: rows[0][0] == 1,
+        what="the syncer's replica holds the connection",
+    )
+
+
+async def syncer_run(
+    sql: Sql, due_id: uuid.UUID, *, done: str = "finished_at", within: float = 60
+) -> Any:
+    """The syncer's run of a SyncDue (run_id, state, outcome) once its `done` column
+    (`finished_at`, or `published_at` once its result is out) is set."""
+    assert done in {"finished_at", "published_at"}
+    [run] = await eventually(
+        lambda: sql(
+            f"SELECT run_id, state, outcome FROM sync_runs "
+            f"WHERE due_event_id = :id AND {done} IS NOT NULL",
+            id=due_id,
+        ),
+        within=within,
+        what=f"the run's {done.removesuffix('_at')}",
+    )
+    return run
 
 
 async def read_topic(

@@ -27,7 +27,7 @@ from shared.contracts.xero import SyncCompleted, SyncDue, SyncFailed
 from tests.conftest import Env
 from tests.e2e.conftest import ConnectorServer, SandboxServer
 from tests.e2e.flows import connect_through_pages
-from tests.helpers import eventually, metric, scrape
+from tests.helpers import eventually, metric, scrape, syncer_replica_holds, syncer_run
 from tests.integration.connector_harness import read_all
 from xero_sandbox.faults import FaultPlanIn, FaultRule
 from xerosync.dev import syncer_env
@@ -211,14 +211,7 @@ class PostingStack:
         assert done.status_code in (200, 303), done.text
         status = await self.status(entity_id)
         connection_id = uuid.UUID(status["connection"]["connection_id"])
-        await eventually(
-            lambda: self.sql(
-                "SELECT count(*) FROM connections WHERE connection_id = :id AND status = 'active'",
-                id=connection_id,
-            ),
-            until=lambda rows: rows[0][0] == 1,
-            what="the syncer's replica holds the connection",
-        )
+        await syncer_replica_holds(self.sql, connection_id)
         return Connected(connection_id, tenant_id, entity_id)
 
     async def due(self, connected: Connected) -> uuid.UUID:
@@ -235,30 +228,13 @@ class PostingStack:
 
     async def finished_run(self, due_id: uuid.UUID, *, within: float = 60) -> Any:
         """The run a SyncDue started, once finished: run_id, state, outcome."""
-        [run] = await eventually(
-            lambda: self.sql(
-                "SELECT run_id, state, outcome FROM sync_runs "
-                "WHERE due_event_id = :id AND finished_at IS NOT NULL",
-                id=due_id,
-            ),
-            within=within,
-            what="the run finished",
-        )
-        return run
+        return await syncer_run(self.sql, due_id, within=within)
 
     async def result_of(
         self, due_id: uuid.UUID, *, within: float = 60
     ) -> SyncCompleted | SyncFailed:
         """The result the SyncDue's run published."""
-        [run] = await eventually(
-            lambda: self.sql(
-                "SELECT run_id FROM sync_runs "
-                "WHERE due_event_id = :id AND published_at IS NOT NULL",
-                id=due_id,
-            ),
-            within=within,
-            what="the run's result published",
-        )
+        run = await syncer_run(self.sql, due_id, done="published_at", within=within)
         [result] = [r for r in await self.results() if r.run_id == run.run_id]
         return result
 

@@ -24,7 +24,7 @@ from shared.contracts.topics import BANK_TRANSACTIONS, XERO_SYNC_DUE, XERO_SYNC_
 from shared.contracts.xero import SyncCompleted, SyncDue, SyncFailed
 from shared.xero_timezones import XERO_TO_IANA
 from tests.conftest import Env
-from tests.helpers import eventually
+from tests.helpers import eventually, syncer_replica_holds, syncer_run
 from tests.integration.conftest import InProcessService, syncer_settings
 from tests.integration.connector_harness import (
     PUBLIC_URL,
@@ -158,14 +158,7 @@ class SyncerHarness:
             assert done.status_code == 303, done.text
             status = await user.status()
         connection_id = uuid.UUID(status["connection"]["connection_id"])
-        await eventually(
-            lambda: self.sql(
-                "SELECT count(*) FROM connections WHERE connection_id = :id AND status = 'active'",
-                id=connection_id,
-            ),
-            until=lambda rows: rows[0][0] == 1,
-            what="the syncer's replica holds the connection",
-        )
+        await syncer_replica_holds(self.sql, connection_id)
         return Connected(connection_id, uuid.UUID(organisation.tenant_id), organisation)
 
     async def publish(self, spec: TopicSpec, events: Iterable[Event]) -> None:
@@ -198,15 +191,7 @@ class SyncerHarness:
             due_at=datetime.now(UTC),
         )
         await self.publish(XERO_SYNC_DUE, [due])
-        [run] = await eventually(
-            lambda: self.sql(
-                "SELECT run_id FROM sync_runs "
-                "WHERE due_event_id = :id AND published_at IS NOT NULL",
-                id=due.event_id,
-            ),
-            within=within,
-            what="the run's result published",
-        )
+        run = await syncer_run(self.sql, due.event_id, done="published_at", within=within)
         [result] = [r for r in await self.results() if r.run_id == run.run_id]
         return result
 

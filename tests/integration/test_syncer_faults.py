@@ -20,7 +20,7 @@ from shared.contracts.bank import TransactionBooked
 from shared.contracts.topics import XERO_SYNC_DUE
 from shared.contracts.xero import SyncCompleted, SyncDue, SyncFailed
 from tests.conftest import Env
-from tests.helpers import eventually, ledger
+from tests.helpers import eventually, ledger, syncer_run
 from tests.integration.syncer_harness import (
     Connected,
     SyncerHarness,
@@ -232,14 +232,7 @@ async def test_a_run_skipped_for_an_unknown_connection_holds_up_no_later_result(
         # the syncer never heard of: the run is skipped, and says nothing.
         stray = Connected(uuid.uuid4(), uuid.uuid4(), connected.organisation)
         due = await sync_due(harness, stray)
-        [run] = await eventually(
-            lambda: harness.sql(
-                "SELECT state, outcome FROM sync_runs WHERE due_event_id = :id AND "
-                "finished_at IS NOT NULL",
-                id=due,
-            ),
-            what="the stray run finished",
-        )
+        run = await syncer_run(harness.sql, due)
         assert (run.state, run.outcome) == ("skipped", "not_active")
 
         result = await harness.sync(connected)
