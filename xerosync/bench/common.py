@@ -1,5 +1,10 @@
 """What the benchmarks share: a fresh database beside a service's (dropped afterwards),
-CPU accounting, and the error that says a benchmark could not measure."""
+CPU accounting, waiting on a condition, and the error that says a benchmark could not
+measure."""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import psutil
@@ -50,3 +55,12 @@ async def drop_database(url: str) -> None:
         pass
     finally:
         await connection.close()
+
+
+async def until(check: Callable[[], Awaitable[bool]], *, within: float, what: str) -> None:
+    """Poll `check` until it holds; BenchFailed after `within` seconds."""
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise BenchFailed(f"waited {within:g}s for {what}")
+        await asyncio.sleep(0.2)

@@ -29,7 +29,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -46,7 +45,13 @@ from shared.contracts.bank import TransactionBooked
 from shared.contracts.topics import BANK_TRANSACTIONS, Topics
 from shared.kafka import client_options, ensure_topics
 from shared.migrations import create_database, upgrade
-from xerosync.bench.common import BenchFailed, cpu_seconds, drop_database, fresh_database_url
+from xerosync.bench.common import (
+    BenchFailed,
+    cpu_seconds,
+    drop_database,
+    fresh_database_url,
+    until,
+)
 from xerosync.bench.post import PostBench
 from xerosync.devstack.processes import ManagedProcess, ProcessFailed, free_port
 from xerosync.devstack.stack import Stack, StackConfig
@@ -214,7 +219,11 @@ class IngestBench:
             topic = stack.topics.name(BANK_TRANSACTIONS)
             group = stack.topics.group(CONSUMER_GROUP)
             await self._until_committed(group, topic, bench.backlog_ends)
-            await _until_true(lambda: _above(bench.posted(), 0), what="Xero's first statements")
+
+            async def posting_started() -> bool:
+                return await bench.posted() > 0
+
+            await until(posting_started, within=300, what="Xero's first statements")
             posted_before, started = await bench.posted(), time.perf_counter()
             async with EventWriter(stack.kafka, stack.topics) as writer:
                 ends = (await writer.write_raw(topic, self.records)).end_offsets()
@@ -279,7 +288,7 @@ class IngestBench:
                         return False
                 return True
 
-            await _until_true(caught_up, what="the syncer to commit the backlog")
+            await until(caught_up, within=300, what="the syncer to commit the backlog")
         finally:
             await watcher.stop()
 
@@ -324,18 +333,6 @@ class IngestBench:
         finally:
             await watcher.stop()
         raise RuntimeError(f"{process.name} did not commit every offset within 300s")
-
-
-async def _above(count: Awaitable[int], floor: int) -> bool:
-    return await count > floor
-
-
-async def _until_true(check: Callable[[], Awaitable[bool]], *, what: str) -> None:
-    deadline = time.monotonic() + 300
-    while not await check():
-        if time.monotonic() > deadline:
-            raise BenchFailed(f"waited 300s for {what}")
-        await asyncio.sleep(0.05)
 
 
 def run_ingest_bench(

@@ -51,7 +51,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -70,7 +70,7 @@ from shared.contracts.topics import BANK_ACCOUNTS, BANK_TRANSACTIONS, XERO_SYNC_
 from shared.contracts.xero import SyncDue
 from shared.db import asyncpg_params
 from shared.xero_timezones import XERO_TO_IANA
-from xerosync.bench.common import BenchFailed, drop_database, fresh_database_url
+from xerosync.bench.common import BenchFailed, drop_database, fresh_database_url, until
 from xerosync.dev import connector_env, syncer_env
 from xerosync.devstack.forms import hidden_fields
 from xerosync.devstack.processes import ManagedProcess, ProcessFailed, free_port
@@ -663,7 +663,7 @@ class PostBench:
             )
             return bool(found == accounts)
 
-        await _until(linked, within=60, what="the syncer's replica holds every connection")
+        await until(linked, within=60, what="the syncer's replica holds every connection")
         return list(connected)
 
     async def _connect_one(self, xero: httpx.AsyncClient, tenant: Tenant) -> Connected:
@@ -679,7 +679,7 @@ class PostBench:
                     tenant.accounts
                 )
 
-            await _until(directory, within=60, what=f"{entity}'s accounts in the connector")
+            await until(directory, within=60, what=f"{entity}'s accounts in the connector")
             page = await user.get(f"/entities/{entity}/xero")
             _expect(page, 200, "the Xero page")
             start_date = (datetime.now(ZONE) - timedelta(days=HISTORY_DAYS)).date()
@@ -862,14 +862,6 @@ async def _posted(syncer: httpx.AsyncClient) -> int:
 def _expect(answer: httpx.Response, status: int, what: str) -> None:
     if answer.status_code != status:
         raise BenchFailed(f"{what} answered {answer.status_code}: {answer.text[:300]}")
-
-
-async def _until(check: Callable[[], Awaitable[bool]], *, within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise BenchFailed(f"waited {within:g}s for {what}")
-        await asyncio.sleep(0.2)
 
 
 class _Db:
