@@ -3,6 +3,7 @@
 
 import dataclasses
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from aiokafka import ConsumerRecord
@@ -46,13 +47,13 @@ def subscribe_topics(
     group_id: str,
     max_records: int,
     batch_timeout_ms: int,
-    took: Callable[[int], None] | None = None,
+    handling: Callable[[int], AbstractContextManager[None]] | None = None,
 ) -> None:
     """One consumer (one group join, not one per topic) for several topics: each batch is
     split by topic and handed to that topic's handler, in the order `handlers` lists
     them, so a service can apply, say, connection changes before the requests that need
-    them. Offsets are committed after every handler of the batch returned. `took` hears
-    each batch's size first."""
+    them. Offsets are committed after every handler of the batch returned. The handlers
+    of a batch run inside `handling(its size)`, if given."""
     membership = consumer_options(kafka)
 
     @broker.subscriber(
@@ -76,12 +77,11 @@ def subscribe_topics(
     async def consume(message: KafkaMessage) -> None:
         raw = message.raw_message
         records = raw if isinstance(raw, tuple) else (raw,)
-        if took is not None:
-            took(len(records))
-        for topic, handler in handlers.items():
-            mine = [record for record in records if record.topic == topic]
-            if mine:
-                await handler(mine)
+        with handling(len(records)) if handling is not None else nullcontext():
+            for topic, handler in handlers.items():
+                mine = [record for record in records if record.topic == topic]
+                if mine:
+                    await handler(mine)
 
 
 async def tolerant_batch_parser(records: tuple[ConsumerRecord[Any, Any], ...], parse: Any) -> Any:

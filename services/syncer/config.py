@@ -115,14 +115,14 @@ class SyncerSettings(ServiceSettings):
     ingest_first_quiet: Duration = Field(
         default=timedelta(milliseconds=300),
         ge=timedelta(0),
-        description="Posting gives way to ingest until this long passes without a full "
-        "batch of records (one means more are waiting); 0 turns giving way off.",
+        description="Posting gives way to ingest while a half-full batch of records is "
+        "being stored (more are waiting) and until this long after; 0 turns giving way off.",
     )
     ingest_first_max_hold: Duration = Field(
         default=timedelta(seconds=5),
         gt=timedelta(0),
-        description="Longest posting gives way before one batch, so it still advances "
-        "under a flood that never ends.",
+        description="Under a flood that never ends, one posting request of the whole "
+        "process goes each this long, so posting still advances.",
     )
     gauges_every: Duration = Field(
         default=timedelta(seconds=15),

@@ -33,5 +33,5 @@ def register_consumers(
         group_id=topics.group(CONSUMER_GROUP),
         max_records=settings.ingest_batch_size,
         batch_timeout_ms=settings.ingest_batch_wait_ms,
-        took=ingest_first.took if ingest_first is not None else None,
+        handling=ingest_first.handling if ingest_first is not None else None,
     )

@@ -401,6 +401,10 @@ class SyncRunner:
         limited = 0
         statements = api_of(stored.path)[0] == "bankfeeds"
         while True:
+            if self._ingest_first is not None:
+                # Again here: a flood that began while this batch was being stored
+                # should not have to share the machine with Xero's answer to it.
+                await self._ingest_first.give_way()
             waited = run.budget.waited_seconds
             try:
                 async with run.budget.call(statements=statements):
