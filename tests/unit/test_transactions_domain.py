@@ -1,9 +1,11 @@
 """How the syncer recognises the same transaction again (and a reused id)."""
 
-from datetime import timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 from services.syncer.domain.transactions import to_ingestible
+from shared.contracts.bank import TransactionBooked, TransactionReversed
 from tests.helpers import booked, reversed_
 
 
@@ -55,3 +57,43 @@ def test_a_reversal_is_stored_as_such() -> None:
     assert row["kind"] == "reversal"
     assert row["original_transaction_id"] == original.transaction_id
     assert row["direction"] != original.direction
+
+
+def test_the_content_hash_is_pinned_to_what_stored_rows_hold() -> None:
+    """Stored rows keep these hashes: a change to the canonical form would turn every
+    redelivered event into a conflict. (Known answers from the first implementation.)"""
+    hong_kong = timezone(timedelta(hours=8))
+    common: dict[str, Any] = {
+        "entity_id": "ent-1",
+        "account_id": "acc-hkd",
+        "currency": "HKD",
+        "booked_at": datetime(2026, 11, 2, 9, 30, tzinfo=hong_kong),
+        "value_date": date(2026, 11, 2),
+    }
+    paid = TransactionBooked(
+        transaction_id="txn-1",
+        amount=Decimal("125.5"),
+        direction="debit",
+        balance_after=Decimal("-30"),
+        description="Kowloon Printing Co",
+        counterparty_name=None,
+        reference="INV-7",
+        category="transfer",
+        **common,
+    )
+    undone = TransactionReversed(
+        transaction_id="txn-2",
+        original_transaction_id="txn-1",
+        amount=Decimal("125.50"),
+        direction="credit",
+        balance_after=Decimal("95.50"),
+        description=None,
+        **{**common, "booked_at": datetime(2026, 11, 2, 10, 0, tzinfo=hong_kong)},
+    )
+
+    assert to_ingestible(paid, partition=0, offset=0).content_hash.hex() == (
+        "744e62259cf6ca46841ba29a0eae1cc433c45788afba7c699962bca0b20e9677"
+    )
+    assert to_ingestible(undone, partition=0, offset=0).content_hash.hex() == (
+        "31e737f71433a19484fa472e4a97cc69edc9b2e27c96b756966c3261265096f4"
+    )
