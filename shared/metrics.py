@@ -10,6 +10,7 @@ from prometheus_client import (
     PROCESS_COLLECTOR,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
 )
 
@@ -27,6 +28,18 @@ def dlq_counter(registry: CollectorRegistry) -> Counter:
         "xerosync_dlq_messages",
         "Records sent to a dead-letter topic, by origin topic (without TOPIC_PREFIX).",
         ["topic"],
+        registry=registry,
+    )
+
+
+def consumer_lag_gauge(registry: CollectorRegistry) -> Gauge:
+    """Fed by `shared.consumer_lag.ConsumerLag`; the same series in every service."""
+    return Gauge(
+        "xerosync_consumer_lag_records",
+        "Records on the topic (without TOPIC_PREFIX) not yet taken by this process's "
+        "consumer of the group: fetched high watermark minus position, summed over the "
+        "partitions assigned to it. Sum over instances for the whole group's lag.",
+        ["topic", "group"],
         registry=registry,
     )
 

@@ -1,6 +1,8 @@
 """Helpers shared by the test layers: building events, reading topics, awaiting states."""
 
 import asyncio
+import os
+import shutil
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -9,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -214,3 +217,18 @@ def ledger(
             )
         )
     return events
+
+
+def installed(tool: str) -> str:
+    """The tool's path, or a skip that says how to get it (a failure under CI=true)."""
+    path = shutil.which(tool)
+    if path is None:
+        reason = (
+            f"no {tool} on PATH: script/test installs Debian's prometheus package with apt-get "
+            "when it runs as root (script/prometheus); otherwise "
+            "`apt-get install -y --no-install-recommends prometheus`"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Prometheus tests must run under CI=true, but {reason}")
+        pytest.skip(reason)
+    return path

@@ -10,6 +10,7 @@ organisation with `call_context(request)`.
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -70,9 +71,12 @@ def required_scopes(method: str, path: str) -> frozenset[str]:
 
 
 class Gateway:
-    def __init__(self, app: ASGIApp, sandbox: Sandbox) -> None:
+    def __init__(
+        self, app: ASGIApp, sandbox: Sandbox, observe: Callable[[RequestRecord], None]
+    ) -> None:
         self.app = app
         self.sandbox = sandbox
+        self.observe = observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -83,7 +87,9 @@ class Gateway:
         try:
             await call.run(self.app, await _read_body(receive), send)
         finally:
-            self.sandbox.requests.append(call.record())
+            record = call.record()
+            self.sandbox.requests.append(record)
+            self.observe(record)
 
 
 class _Call:

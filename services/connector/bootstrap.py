@@ -32,6 +32,7 @@ from services.connector.service_layer.onboarding import Onboarding
 from services.connector.service_layer.overview import EntityQueries, SyncNow
 from services.connector.service_layer.projections import AccountsDirectory, SyncStatus
 from services.connector.service_layer.tokens import TokenService
+from shared.consumer_lag import ConsumerLag
 from shared.db import make_engine, make_session_factory, ping
 from shared.dlq import DeadLetterPublisher
 from shared.http import ops_router
@@ -107,6 +108,7 @@ def create_app(  # noqa: PLR0915 - the wiring, in one place
         AccountsDirectory(sessions, dead_letters),
         SyncStatus(sessions, dead_letters, verify=watch.check),
     )
+    lag = ConsumerLag(broker, metrics.consumer_lag, topic_prefix=settings.topic_prefix)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -115,6 +117,7 @@ def create_app(  # noqa: PLR0915 - the wiring, in one place
         loops = [
             asyncio.create_task(relay.run(), name="outbox-relay"),
             asyncio.create_task(gauge.run(), name="connections-gauge"),
+            asyncio.create_task(lag.run(), name="consumer-lag-gauge"),
             asyncio.create_task(
                 _every(settings.connection_check_interval_s, watch.check_all),
                 name="xero-side-watch",

@@ -2,7 +2,8 @@
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from shared.metrics import XeroRequestMetrics, dlq_counter
+from shared.contracts.topics import BANK_ACCOUNTS, XERO_SYNC_RESULTS
+from shared.metrics import XeroRequestMetrics, consumer_lag_gauge, dlq_counter
 
 CONNECTION_STATUSES = ("active", "needs_user", "disconnected")
 
@@ -46,6 +47,10 @@ class ConnectorMetrics:
             registry=registry,
         )
         self.dlq = dlq_counter(registry)
+        # Series exist from the start, so rate() and alerts see zeros, not gaps.
+        for spec in (BANK_ACCOUNTS, XERO_SYNC_RESULTS):
+            self.dlq.labels(topic=spec.name)
+        self.consumer_lag = consumer_lag_gauge(registry)
 
     def observe_xero(self, api: str, operation: str, status: str, seconds: float) -> None:
         self.xero.observe(api, operation, status, seconds)

@@ -18,6 +18,7 @@ from services.scheduler.entrypoints.kafka import register_consumers
 from services.scheduler.metrics import SchedulerMetrics
 from services.scheduler.service_layer.emitter import Emitter
 from services.scheduler.service_layer.intake import ConnectionChanges, ManualSyncs, SyncResults
+from shared.consumer_lag import ConsumerLag
 from shared.contracts.topics import XERO_SYNC_DUE
 from shared.db import make_engine, make_session_factory, ping
 from shared.dlq import DeadLetterPublisher
@@ -30,7 +31,6 @@ from shared.service import serve
 from shared.settings import redacted_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-GAUGE_REFRESH_S = 5.0
 log = get_logger(__name__)
 
 
@@ -39,6 +39,7 @@ def create_app(settings: SchedulerSettings, *, clock: Clock | None = None) -> Fa
     clock = clock or SystemClock()
     registry = new_registry()
     metrics = SchedulerMetrics(registry)
+    metrics.sync_interval.set(settings.sync_interval.total_seconds())
     broker = make_broker(settings, client_id="xerosync-scheduler", registry=registry)
     engine = make_engine(settings.database_url, application_name="xerosync-scheduler")
     sessions = make_session_factory(engine)
@@ -86,15 +87,18 @@ def create_app(settings: SchedulerSettings, *, clock: Clock | None = None) -> Fa
         ),
         SyncResults(sessions, dead_letters, max_event_bytes=settings.max_event_bytes),
     )
+    lag = ConsumerLag(broker, metrics.consumer_lag, topic_prefix=settings.topic_prefix)
 
     async def count_schedules() -> None:
         while True:
             try:
                 async with sessions() as session:
-                    metrics.active.set(await ScheduleRepository(session).count_active())
+                    repository = ScheduleRepository(session)
+                    metrics.active.set(await repository.count_active())
+                    metrics.oldest_sync_age.set(await repository.oldest_sync_age(clock.now()))
             except Exception as error:  # noqa: BLE001 - a gauge must not stop the service
                 log.warning("could not count schedules", error=type(error).__name__)
-            await asyncio.sleep(GAUGE_REFRESH_S)
+            await asyncio.sleep(settings.gauge_refresh.total_seconds())
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -104,6 +108,7 @@ def create_app(settings: SchedulerSettings, *, clock: Clock | None = None) -> Fa
         loops = [
             asyncio.create_task(emitter.run(), name="sync-due-emitter"),
             asyncio.create_task(count_schedules(), name="schedules-gauge"),
+            asyncio.create_task(lag.run(), name="consumer-lag-gauge"),
         ]
         log.info(
             "scheduler ready",

@@ -60,6 +60,12 @@ class SchedulerSettings(ServiceSettings):
         gt=timedelta(0),
         description="How often a standby replica tries to become the emitter.",
     )
+    gauge_refresh: Duration = Field(
+        default=timedelta(seconds=5),
+        gt=timedelta(0),
+        description="How often the gauges read from the database (active schedules, the "
+        "oldest connection's sync age) are refreshed.",
+    )
     takeover_grace: Duration = Field(
         default=timedelta(seconds=1),
         ge=timedelta(0),

@@ -4,7 +4,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.scheduler.domain.schedule import MANUAL_RESULTS, SYNC_REASONS
 from shared.contracts.topics import XERO_CONNECTIONS, XERO_SYNC_REQUESTS, XERO_SYNC_RESULTS
-from shared.metrics import dlq_counter
+from shared.metrics import consumer_lag_gauge, dlq_counter
 
 
 class SchedulerMetrics:
@@ -52,7 +52,20 @@ class SchedulerMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=registry,
         )
+        self.oldest_sync_age = Gauge(
+            "xerosync_oldest_connection_sync_age_seconds",
+            "Seconds since the active connection synced longest ago last completed a sync "
+            "(or became active, if it never has); 0 with none active. The same on every "
+            "replica: it comes from the shared database.",
+            registry=registry,
+        )
+        self.sync_interval = Gauge(
+            "xerosync_sync_interval_seconds",
+            "SYNC_INTERVAL: how often each active connection is due a scheduled sync.",
+            registry=registry,
+        )
         self.dlq = dlq_counter(registry)
+        self.consumer_lag = consumer_lag_gauge(registry)
         # Series exist from the start, so rate() and alerts see zeros, not gaps.
         for reason in SYNC_REASONS:
             self.emitted.labels(reason=reason)

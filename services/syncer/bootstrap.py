@@ -21,6 +21,7 @@ from services.syncer.service_layer.pacing import AppBudget, Limits
 from services.syncer.service_layer.priority import IngestFirst
 from services.syncer.service_layer.sync_run import SyncRunner
 from services.syncer.service_layer.workers import PostingWorkers
+from shared.consumer_lag import ConsumerLag
 from shared.db import make_engine, make_session_factory, ping
 from shared.dlq import DeadLetterPublisher
 from shared.http import ops_router
@@ -78,6 +79,7 @@ def create_app(
         sync_due=sync_due,
         ingest_first=ingest_first,
     )
+    lag = ConsumerLag(broker, metrics.consumer_lag, topic_prefix=settings.topic_prefix)
 
     owned: list[httpx.AsyncClient] = []
     if xero_http is None:
@@ -126,6 +128,7 @@ def create_app(
         await require_current(MIGRATIONS, settings.database_url, service="syncer")
         await start_broker(broker, settings.kafka)
         await workers.start()
+        lag.start()
         log.info(
             "syncer ready",
             kafka=settings.kafka.bootstrap_servers,
@@ -138,6 +141,7 @@ def create_app(
         try:
             yield
         finally:
+            await lag.stop()
             await workers.stop()
             await broker.stop()  # waits for in-flight batches, then leaves the group
             for client in owned:

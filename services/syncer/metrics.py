@@ -3,7 +3,7 @@
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from shared.contracts.topics import BANK_TRANSACTIONS, XERO_CONNECTIONS, XERO_SYNC_DUE
-from shared.metrics import XeroRequestMetrics, dlq_counter
+from shared.metrics import XeroRequestMetrics, consumer_lag_gauge, dlq_counter
 
 INGEST_RESULTS = ("new", "duplicate", "invalid")
 SINKS = ("bankfeeds", "accounting")
@@ -33,6 +33,7 @@ class SyncerMetrics:
             registry=registry,
         )
         self.dlq = dlq_counter(registry)
+        self.consumer_lag = consumer_lag_gauge(registry)
         self.ingest_batch_duration = Histogram(
             "xerosync_ingest_batch_duration_seconds",
             "Time to validate, store and dead-letter one batch of transaction events.",

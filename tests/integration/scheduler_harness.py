@@ -44,6 +44,7 @@ def scheduler_settings(env: Env, **overrides: Any) -> SchedulerSettings:
         "manual_sync_cooldown": COOLDOWN,
         "takeover_grace": timedelta(0),
         "takeover_poll": timedelta(milliseconds=200),
+        "gauge_refresh": timedelta(milliseconds=200),
     } | overrides
     return SchedulerSettings(
         database_url=SecretStr(env.database_url("scheduler")),

@@ -3,14 +3,16 @@ a `ManualClock`: hours of schedule in milliseconds, no sleeping."""
 
 import uuid
 from contextlib import AsyncExitStack
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
 from services.scheduler.bootstrap import create_app
 from services.scheduler.domain.schedule import first_slot_after, phase_of
-from shared.contracts.topics import XERO_CONNECTIONS
+from shared.contracts.topics import XERO_CONNECTIONS, XERO_SYNC_RESULTS
+from shared.contracts.xero import SyncCompleted, SyncFailed
 from tests.conftest import Env
 from tests.helpers import eventually, read_topic, scrape
 from tests.integration.scheduler_harness import (
@@ -67,7 +69,7 @@ async def test_connections_made_in_the_same_minute_spread_over_the_interval(env:
             parts[int((due - START - COOLDOWN) / INTERVAL * 10) % 10] += 1
         assert min(parts) >= 8, parts
         assert max(parts) <= 35, parts
-        await _metric_reaches(h, "xerosync_schedules_active", 200)  # refreshed every 5 s
+        await _metric_reaches(h, "xerosync_schedules_active", 200)  # refreshed every gauge_refresh
 
 
 async def test_disconnected_and_needs_user_connections_are_not_scheduled(env: Env) -> None:
@@ -206,6 +208,75 @@ async def test_two_replicas_emit_each_slot_once_and_a_standby_takes_over(env: En
         for connection in connections:
             reasons = [e.reason for e in h.due.of(connection)]
             assert reasons == ["connected", "schedule", "schedule"]
+
+
+async def test_the_stalest_connection_s_sync_age_follows_its_completed_syncs(env: Env) -> None:
+    """What XerosyncSyncStale reads: seconds since the active connection synced longest ago
+    last completed a sync (or became active), next to the interval it is measured against."""
+    age = "xerosync_oldest_connection_sync_age_seconds"
+    async with scheduler_harness(env) as h, h.running():
+        assert await h.metric("xerosync_sync_interval_seconds") == INTERVAL.total_seconds()
+        stale, fresh = uuid.uuid4(), uuid.uuid4()
+        await h.publish_connection(*(connection_event(c, version=1) for c in (stale, fresh)))
+        await h.due.until(2)
+        row = await h.schedule_where(stale, lambda r: r["active_since"] is not None, "active")
+        assert row["active_since"] == START
+        assert row["last_completed_at"] is None
+
+        # Never synced: measured from activation.
+        h.clock.advance(2 * INTERVAL + timedelta(minutes=1))
+        await _metric_reaches(h, age, (2 * INTERVAL + timedelta(minutes=1)).total_seconds())
+
+        # `fresh` completes a sync; `stale` only fails one, which is no sync at all. A
+        # completed result that arrives late, older than one already held, changes nothing.
+        done = START + 2 * INTERVAL
+        await h.writer.write(
+            XERO_SYNC_RESULTS,
+            [
+                _result(fresh, done, completed=True),
+                _result(fresh, done - INTERVAL, completed=True),
+                _result(stale, done, completed=False),
+            ],
+        )
+        row = await h.schedule_where(fresh, lambda r: r["last_completed_at"] == done, "fresh")
+        assert row["last_result"] == "completed"
+        await h.schedule_where(stale, lambda r: r["last_result"] == "failed", "stale failed")
+        await _metric_reaches(h, age, (2 * INTERVAL + timedelta(minutes=1)).total_seconds())
+
+        # `stale` completes one too: the stalest is now a minute old.
+        await h.writer.write(XERO_SYNC_RESULTS, [_result(stale, done, completed=True)])
+        await _metric_reaches(h, age, 60.0)
+
+        # Disconnected connections do not count; with none active the age is 0.
+        await h.publish_connection(
+            *(
+                connection_event(c, version=2, kind="disconnected", status="disconnected")
+                for c in (stale, fresh)
+            )
+        )
+        await _metric_reaches(h, age, 0.0)
+        row = await h.schedule_where(stale, lambda r: r["status"] == "disconnected", "gone")
+        assert row["active_since"] is None
+
+
+def _result(
+    connection_id: uuid.UUID, at: datetime, *, completed: bool
+) -> SyncCompleted | SyncFailed:
+    fields: dict[str, Any] = {
+        "connection_id": connection_id,
+        "tenant_id": uuid.uuid5(uuid.NAMESPACE_URL, f"tenant/{connection_id}"),
+        "run_id": uuid.uuid4(),
+        "started_at": at - timedelta(seconds=5),
+        "finished_at": at,
+    }
+    if completed:
+        return SyncCompleted(**fields, posted=0, failed=0, remaining=0, accounts=[])
+    return SyncFailed(
+        **fields,
+        reason="xero_unavailable",
+        message="Xero did not answer.",
+        user_action_required=False,
+    )
 
 
 async def test_malformed_events_go_to_the_dlq_and_the_consumer_carries_on(env: Env) -> None:

@@ -12,6 +12,7 @@ import pytest
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from tests.helpers import scrape
 from tests.sandbox.conftest import Connect
 from xero_sandbox import identity
 from xero_sandbox.app import create_app
@@ -329,3 +330,43 @@ async def test_fault_rates_are_drawn_from_the_seed(
     first = await pattern()
     assert first == await pattern()
     assert 0 < first.count(503) < 20
+
+
+async def test_metrics_count_answers_faults_and_replays(
+    client: httpx.AsyncClient, connect: Connect, work: Work
+) -> None:
+    """What Prometheus's `sandbox` job scrapes: bounded labels, faults by kind."""
+    tenant = await connect()
+    plan = {
+        "rules": [
+            {"kind": "error", "status": 503, "times": 1, "methods": ["PUT"]},
+            {"kind": "drop_after_write", "times": 1, "methods": ["POST"]},
+        ]
+    }
+    await client.put("/admin/faults", json=plan)
+    headers = {**tenant.headers, "Idempotency-Key": "k"}
+    assert (await client.put(WORK, headers=headers, json={})).status_code == 503
+    assert (await client.put(WORK, headers=headers, json={})).status_code == 200
+    with pytest.raises(DroppedResponse):
+        await client.post(WORK, headers={**headers, "Idempotency-Key": "p"}, json={})
+    assert (await client.post(WORK, headers={**headers, "Idempotency-Key": "p"}, json={})).json()
+    assert (await client.get(WORK, headers={"Authorization": "Bearer nope"})).status_code == 401
+    await client.get("/admin/requests")  # not an API call: not counted
+
+    answer = await client.get("/metrics")
+    assert answer.status_code == 200
+    samples = scrape(answer.text)
+
+    def count(name: str, **labels: str) -> float:
+        return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+    requests = "xero_sandbox_requests_total"
+    assert count(requests, api="accounting", method="PUT", status="503") == 1
+    assert count(requests, api="accounting", method="PUT", status="200") == 1
+    assert count(requests, api="accounting", method="GET", status="401") == 1
+    assert sum(v for (name, _), v in samples.items() if name == requests) == 5
+    assert count("xero_sandbox_faults_injected_total", kind="error") == 1
+    assert count("xero_sandbox_faults_injected_total", kind="drop_after_write") == 1
+    assert count("xero_sandbox_faults_injected_total", kind="timeout") == 0
+    assert ("xero_sandbox_faults_injected_total", (("kind", "timeout"),)) in samples
+    assert count("xero_sandbox_idempotent_replays_total") == 1

@@ -64,6 +64,10 @@ class ScheduleRow(SchedulerTable, table=True):
     last_result: str | None = Field(default=None, max_length=16)
     """`completed` or `failed`: the latest sync result the syncer published."""
     last_result_at: datetime | None = Field(default=None, sa_type=_TS)
+    last_completed_at: datetime | None = Field(default=None, sa_type=_TS)
+    """When the newest `completed` sync result finished: the connection's freshness."""
+    active_since: datetime | None = Field(default=None, sa_type=_TS)
+    """When the connection last became active (NULL while it is not)."""
     updated_at: datetime = Field(
         default_factory=_now, sa_type=_TS, sa_column_kwargs={"server_default": sa.func.now()}
     )

@@ -40,17 +40,21 @@ class ScheduleRepository:
         )
         return {row.connection_id: _schedule(row) for row in result}
 
-    async def save(self, schedules: Sequence[Schedule]) -> None:
+    async def save(self, schedules: Sequence[Schedule], *, now: datetime) -> None:
+        """Insert or update each schedule; `now` is when one that turns active became so."""
         if not schedules:
             return
         await self._execute(
-            f"INSERT INTO schedules ({_COLUMNS}) VALUES (:connection_id, :tenant_id, "
-            ":entity_id, :version, :status, :phase, :next_due_at, :due_reason, "
-            ":last_manual_at) "
+            f"INSERT INTO schedules ({_COLUMNS}, active_since) VALUES (:connection_id, "
+            ":tenant_id, :entity_id, :version, :status, :phase, :next_due_at, :due_reason, "
+            ":last_manual_at, CASE WHEN :active THEN CAST(:now AS timestamptz) END) "
             "ON CONFLICT (connection_id) DO UPDATE SET tenant_id = excluded.tenant_id, "
             "entity_id = excluded.entity_id, version = excluded.version, "
             "status = excluded.status, next_due_at = excluded.next_due_at, "
             "due_reason = excluded.due_reason, last_manual_at = excluded.last_manual_at, "
+            "active_since = CASE WHEN excluded.status <> 'active' THEN NULL "
+            "WHEN schedules.status = 'active' AND schedules.active_since IS NOT NULL "
+            "THEN schedules.active_since ELSE excluded.active_since END, "
             "updated_at = now()",
             [
                 {
@@ -63,6 +67,8 @@ class ScheduleRepository:
                     "next_due_at": s.next_due_at,
                     "due_reason": s.due_reason,
                     "last_manual_at": s.last_manual_at,
+                    "active": s.status == "active",
+                    "now": now,
                 }
                 for s in schedules
             ],
@@ -115,20 +121,41 @@ class ScheduleRepository:
         )
         return cast(datetime | None, result.scalar())
 
+    async def oldest_sync_age(self, now: datetime) -> float:
+        """Seconds since the active connection synced longest ago last completed a sync
+        (or became active, if it never has); 0 with none active."""
+        result = await self._execute(
+            "SELECT extract(epoch FROM CAST(:now AS timestamptz) "
+            "- min(coalesce(last_completed_at, active_since))) "
+            "FROM schedules WHERE status = 'active'",
+            {"now": now},
+        )
+        return max(0.0, float(result.scalar() or 0))
+
     async def count_active(self) -> int:
         result = await self._execute("SELECT count(*) FROM schedules WHERE status = 'active'")
         return int(result.scalar() or 0)
 
     async def record_results(self, results: Sequence[tuple[uuid.UUID, str, datetime]]) -> None:
-        """The latest sync result per connection (an older one changes nothing)."""
+        """The latest sync result per connection, and the latest completed one (an older
+        result changes neither)."""
         if not results:
             return
         await self._execute(
-            "UPDATE schedules SET last_result = :result, last_result_at = :finished_at "
-            "WHERE connection_id = :connection_id "
-            "AND (last_result_at IS NULL OR last_result_at < :finished_at)",
+            "UPDATE schedules SET "
+            "last_result = CASE WHEN last_result_at IS NULL OR last_result_at < :finished_at "
+            "THEN :result ELSE last_result END, "
+            "last_result_at = greatest(last_result_at, :finished_at), "
+            "last_completed_at = CASE WHEN :completed "
+            "THEN greatest(last_completed_at, :finished_at) ELSE last_completed_at END "
+            "WHERE connection_id = :connection_id",
             [
-                {"connection_id": cid, "result": result, "finished_at": finished_at}
+                {
+                    "connection_id": cid,
+                    "result": result,
+                    "completed": result == "completed",
+                    "finished_at": finished_at,
+                }
                 for cid, result, finished_at in results
             ],
         )

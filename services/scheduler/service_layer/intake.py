@@ -92,7 +92,7 @@ class ConnectionChanges:
                     if after is not None:
                         changed[event.connection_id] = after
                         due_now |= after.due_reason == "connected" and after.next_due_at == now
-                await repository.save(list(changed.values()))
+                await repository.save(list(changed.values()), now=now)
                 if due_now:
                     await repository.wake_emitter()
 
@@ -149,7 +149,7 @@ class ManualSyncs:
                     results[result] += 1
                     if after is not None:
                         held[request.connection_id] = changed[request.connection_id] = after
-                await repository.save(list(changed.values()))
+                await repository.save(list(changed.values()), now=now)
                 if changed:
                     await repository.wake_emitter()
 
