@@ -1,4 +1,5 @@
 import asyncio
+import dataclasses
 import os
 import sys
 from collections.abc import AsyncIterator, Generator, Iterator
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, async_playwright
 
-from tests.conftest import Env
+from tests.conftest import Env, Infrastructure
 from xerosync.dev import connector_env
 from xerosync.devstack.processes import ManagedProcess, free_port
 from xerosync.devstack.stack import Stack, StackConfig
@@ -154,3 +155,13 @@ async def browser_page(
                 print(f"screenshot of the failed page: {shot} ({page.url})")  # noqa: T201
         finally:
             await browser.close()
+
+
+def short_sessions(infrastructure: Infrastructure) -> Infrastructure:
+    """One-second consumer sessions on the embedded broker: Tansu makes a joining member
+    wait out a session, and the syncer rejoins at each restart here. A real Kafka keeps its
+    own minimum."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return infrastructure
+    kafka = infrastructure.kafka.model_copy(update={"session_timeout_ms": 1000})
+    return dataclasses.replace(infrastructure, kafka=kafka)

@@ -9,9 +9,7 @@ Each sink's processes are started once for its class; every scenario has organis
 entities and accounts of its own, and leaves Xero's faults and limits as it found them."""
 
 import asyncio
-import dataclasses
 import itertools
-import os
 import signal
 import uuid
 from collections import defaultdict
@@ -28,7 +26,7 @@ from services.syncer.config import CONSUMER_GROUP, DEV_SERVICE_TOKEN
 from shared.contracts.topics import BANK_TRANSACTIONS
 from shared.contracts.xero import SyncCompleted, SyncFailed
 from tests.conftest import Infrastructure, fresh_env
-from tests.e2e.conftest import process_stack, start_connector, start_sandbox
+from tests.e2e.conftest import process_stack, short_sessions, start_connector, start_sandbox
 from tests.e2e.posting import (
     ANSWERED,
     POSTING_PATHS,
@@ -67,16 +65,6 @@ SYNCER_SETTINGS = {
     # Xero's minute in one second, here and in the sandbox, so a 429 storm passes quickly.
     "SYNCER_RATE_LIMIT_SCALE": str(XERO_MINUTE_IN_A_SECOND),
 }
-
-
-def short_sessions(infrastructure: Infrastructure) -> Infrastructure:
-    """One-second consumer sessions on the embedded broker: Tansu makes a joining member
-    wait out a session, and the syncer rejoins at each restart here. A real Kafka keeps its
-    own minimum."""
-    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        return infrastructure
-    kafka = infrastructure.kafka.model_copy(update={"session_timeout_ms": 1000})
-    return dataclasses.replace(infrastructure, kafka=kafka)
 
 
 @pytest.fixture(scope="class")

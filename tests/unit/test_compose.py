@@ -268,7 +268,7 @@ def test_third_party_images_are_pinned(compose: dict[str, Any]) -> None:
         if "build" in service:
             continue
         _, _, tag = service["image"].partition(":")
-        assert re.fullmatch(r"\d+\.\d+\.\d+|\d+\.\d+", tag), (name, service["image"])
+        assert re.fullmatch(r"v?\d+\.\d+\.\d+|\d+\.\d+", tag), (name, service["image"])
     assert compose["services"]["kafka"]["image"].startswith("apache/kafka:")
     assert compose["services"]["postgres"]["image"].startswith("postgres:16.")
 
@@ -286,3 +286,71 @@ def test_the_dockerfile_runs_xerosync_as_a_user_from_what_it_copies() -> None:
             for source in line.split()[1:-1]:
                 if not any(c in source for c in "*?["):  # globs may match nothing
                     assert (ROOT / source).exists(), source
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Container path -> (host path, mode) for the short volume syntax."""
+    mounts = {}
+    for volume in service.get("volumes", []):
+        source, target, *mode = volume.split(":")
+        mounts[target] = (source, mode[0] if mode else "rw")
+    return mounts
+
+
+def test_prometheus_and_grafana_are_provisioned_read_only_from_deploy(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    for name, target in (
+        ("prometheus", "/etc/prometheus"),
+        ("grafana", "/etc/grafana/provisioning"),
+        ("grafana", "/var/lib/grafana/dashboards"),
+    ):
+        source, mode = _mounts(services[name])[target]
+        assert source.startswith("./deploy/"), (name, source)
+        assert (ROOT / source).is_dir(), source
+        assert mode == "ro", (name, target)
+    assert "--config.file=/etc/prometheus/prometheus.yml" in services["prometheus"]["command"]
+
+
+def test_prometheus_scrapes_every_service_on_the_port_it_serves(compose: dict[str, Any]) -> None:
+    config = _load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    scraped = {
+        target
+        for job in config["scrape_configs"]
+        for static in job.get("static_configs", [])
+        for target in static["targets"]
+    } | {
+        f"{name}:{dns['port']}"
+        for job in config["scrape_configs"]
+        for dns in job.get("dns_sd_configs", [])
+        for name in dns["names"]
+    }
+    for name in ("connector", "scheduler", "syncer", "sandbox"):
+        service = compose["services"][name]
+        ports = {published.rpartition(":")[2] for published in service["ports"]}
+        assert any(f"{name}:{port}" in scraped for port in ports), (name, scraped)
+    # Every replica of a service that can be scaled out is found by name, not pinned.
+    for name in ("connector", "scheduler", "syncer"):
+        [job] = [job for job in config["scrape_configs"] if job["job_name"] == name]
+        assert [dns["names"] for dns in job["dns_sd_configs"]] == [[name]], job
+    for job in config["scrape_configs"]:
+        service_labels = [r for r in job["relabel_configs"] if r["target_label"] == "service"]
+        assert [r["replacement"] for r in service_labels] == [job["job_name"]], job
+    for rule_file in config["rule_files"]:
+        assert (ROOT / "deploy/prometheus" / rule_file).is_file(), rule_file
+
+
+def test_grafana_loads_its_dashboards_from_where_they_are_mounted(
+    compose: dict[str, Any],
+) -> None:
+    providers = ROOT / "deploy/grafana/provisioning/dashboards"
+    paths = {
+        provider["options"]["path"]
+        for file in providers.glob("*.yml")
+        for provider in _load(file.read_text())["providers"]
+    }
+    assert paths == {"/var/lib/grafana/dashboards"}
+    assert "/var/lib/grafana/dashboards" in _mounts(compose["services"]["grafana"])
+    home = _environment(compose["services"]["grafana"])["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert (ROOT / "deploy/grafana/dashboards" / home.rpartition("/")[2]).is_file()
