@@ -12,6 +12,7 @@ from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
 from shared.settings import CommonSettings
+from xerosync.replay.cli import replay_app
 
 app = typer.Typer(
     help="xerosync: keeps business bank accounts and Xero organisations in step.",
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Benchmarks; each prints its figures (one JSON line with --json).")
 app.add_typer(bench_app, name="bench")
+app.add_typer(replay_app, name="replay")
 
 S = TypeVar("S", bound=BaseSettings)
 DEFAULT_ASYNCAPI = Path("docs/asyncapi.yaml")
