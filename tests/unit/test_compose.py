@@ -83,7 +83,8 @@ def _published_ports(service: dict[str, Any]) -> set[int]:
             continue
         parts = str(port).split("/")[0].rsplit(":", 2)
         if len(parts) >= 2:
-            published.add(int(parts[-2]))
+            first, _, last = parts[-2].partition("-")
+            published |= set(range(int(first), int(last or first) + 1))
     return published
 
 
@@ -219,13 +220,22 @@ def test_the_port_reader_sees_every_syntax() -> None:
     service = {"ports": ["5432:5432", "127.0.0.1:5432:5432/tcp", {"target": 1, "published": 7}]}
     assert _published_ports(service) == {5432, 7}
     assert _published_ports({"ports": ["5432"]}) == set()  # container port only
+    assert _published_ports({"ports": ["127.0.0.1:8002-8004:8002"]}) == {8002, 8003, 8004}
 
 
 def test_the_syncer_serves_on_its_published_port(compose: dict[str, Any]) -> None:
     syncer = compose["services"]["syncer"]
     env = _environment(syncer)
-    assert _published_ports(syncer) == {8002}
-    assert syncer["ports"] == ["8002:8002"]
+    # A range, so that replicas started with --scale each get a port; the first gets 8002.
+    assert syncer["ports"] == ["127.0.0.1:8002-8009:8002"]
+    assert min(_published_ports(syncer)) == 8002
+    others = {
+        p
+        for name, svc in compose["services"].items()
+        if name != "syncer"
+        for p in _published_ports(svc)
+    }
+    assert _published_ports(syncer).isdisjoint(others)
     assert env["SYNCER_HTTP_HOST"] == "0.0.0.0"  # noqa: S104 - inside its container
     assert int(env.get("SYNCER_HTTP_PORT", SERVICES["syncer"].port)) == 8002
     assert "http://127.0.0.1:8002/readyz" in " ".join(syncer["healthcheck"]["test"])
@@ -354,3 +364,28 @@ def test_grafana_loads_its_dashboards_from_where_they_are_mounted(
     assert "/var/lib/grafana/dashboards" in _mounts(compose["services"]["grafana"])
     home = _environment(compose["services"]["grafana"])["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert (ROOT / "deploy/grafana/dashboards" / home.rpartition("/")[2]).is_file()
+
+
+def test_the_env_example_names_only_what_the_compose_file_reads() -> None:
+    """`.env.example` is what the README tells ops to copy and fill in: a misspelt name in it
+    would be silently ignored by compose."""
+    text = (ROOT / "docker-compose.yml").read_text()
+    read = set(re.findall(r"\$\{(\w+)(?::?-[^}]*)?\}", text))
+    example = ROOT / ".env.example"
+    named = {
+        line.lstrip("# ").split("=", 1)[0]
+        for line in example.read_text().splitlines()
+        if re.match(r"#? ?[A-Z][A-Z0-9_]*=", line)
+    }
+    assert named, example
+    assert named - read == set()
+    # Every secret the connector refuses to start without in production is there.
+    assert {
+        "POSTGRES_PASSWORD",
+        "CONNECTOR_XERO_CLIENT_ID",
+        "CONNECTOR_XERO_CLIENT_SECRET",
+        "CONNECTOR_TOKEN_KEYS",
+        "CONNECTOR_SESSION_SECRET",
+        "CONNECTOR_SERVICE_TOKENS",
+        "SYNCER_SERVICE_TOKEN",
+    } <= named
