@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.contracts.bank import AccountOpened, TransactionBooked, TransactionReversed
 from shared.contracts.topics import (
@@ -24,8 +25,15 @@ from shared.contracts.topics import (
     XERO_SYNC_RESULTS,
 )
 from shared.contracts.xero import SyncCompleted, SyncDue, SyncFailed
-from tests.conftest import Env
-from tests.e2e.conftest import ConnectorServer, SandboxServer
+from tests.conftest import Env, Infrastructure, fresh_env
+from tests.e2e.conftest import (
+    ConnectorServer,
+    SandboxServer,
+    process_stack,
+    short_sessions,
+    start_connector,
+    start_sandbox,
+)
 from tests.e2e.flows import connect_through_pages
 from tests.helpers import eventually, metric, scrape, syncer_replica_holds, syncer_run
 from tests.integration.connector_harness import read_all
@@ -47,6 +55,55 @@ def start_syncer(stack: Stack, sandbox: SandboxServer, settings: dict[str, str])
     """`xerosync syncer` pointed at the sandbox and at the stack's connector."""
     env = {**syncer_env(sandbox.url, stack.service_url("connector")), **settings}
     return stack.start_service("syncer", extra_env=env)
+
+
+@asynccontextmanager
+async def posting_stack(
+    infrastructure: Infrastructure,
+    database_templates: dict[str, str],
+    work: Path,
+    *,
+    sink: str,
+    syncer_settings: dict[str, str],
+    rate_limit_scale: float | None = None,
+    scheduler: bool = False,
+) -> AsyncIterator["PostingStack"]:
+    """The sandbox, the connector making new connections in `sink`, the syncer (and the
+    scheduler, if asked), each a process of its own on fresh topics and databases; stopped
+    on exit. `rate_limit_scale` makes Xero's minute last 60/scale seconds."""
+    async with fresh_env(short_sessions(infrastructure), database_templates) as env:
+        stack = process_stack(env, work)
+        db = create_async_engine(env.database_url("syncer"))
+        try:
+            sandbox = await asyncio.to_thread(start_sandbox, work)
+            stack.started["sandbox"] = sandbox.process
+            if rate_limit_scale is not None:
+                async with httpx.AsyncClient(base_url=sandbox.url, timeout=10) as xero:
+                    scaled = await xero.put(
+                        "/admin/time", json={"rate_limit_scale": rate_limit_scale}
+                    )
+                    assert scaled.status_code == 200, scaled.text
+            # Side by side: each waits about a session for its consumer group.
+            starts: list[Any] = [
+                asyncio.to_thread(start_connector, stack, sandbox, CONNECTOR_SINK=sink),
+                asyncio.to_thread(start_syncer, stack, sandbox, syncer_settings),
+            ]
+            if scheduler:
+                starts.append(asyncio.to_thread(stack.start_service, "scheduler"))
+            connector, syncer, *_ = await asyncio.gather(*starts)
+            yield PostingStack(
+                env=env,
+                stack=stack,
+                sandbox=sandbox,
+                connector=connector,
+                sink=sink,
+                db=db,
+                syncer=syncer,
+                syncer_settings=syncer_settings,
+            )
+        finally:
+            await asyncio.to_thread(stack.stop)
+            await db.dispose()
 
 
 @dataclass(frozen=True)

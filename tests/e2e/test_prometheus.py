@@ -5,7 +5,6 @@ deploy/prometheus/alerts.yml as committed. Every target is up, the contract's se
 with their bounded labels, a healthy stack raises nothing, and a record refused to the DLQ
 raises XerosyncDeadLettersGrowing (no `for:`, so the committed rule needs no shortening)."""
 
-import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -17,12 +16,10 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.contracts.topics import BANK_TRANSACTIONS
-from tests.conftest import Infrastructure, fresh_env
-from tests.e2e.conftest import process_stack, short_sessions, start_connector, start_sandbox
-from tests.e2e.posting import PostingStack, start_syncer
+from tests.conftest import Infrastructure
+from tests.e2e.posting import PostingStack, posting_stack
 from tests.helpers import eventually, installed, ledger
 from xerosync.devstack.processes import ManagedProcess, free_port
 from xerosync.devstack.stack import Stack
@@ -125,31 +122,15 @@ async def posting(
     tmp_path: Path,
 ) -> AsyncIterator[PostingStack]:
     """The sandbox, the connector, the scheduler and the syncer, each a process."""
-    async with fresh_env(short_sessions(infrastructure), database_templates) as env:
-        stack = process_stack(env, tmp_path)
-        db = create_async_engine(env.database_url("syncer"))
-        try:
-            sandbox = await asyncio.to_thread(start_sandbox, tmp_path)
-            stack.started["sandbox"] = sandbox.process
-            # Side by side: each waits about a session for its consumer group.
-            connector, syncer, _ = await asyncio.gather(
-                asyncio.to_thread(start_connector, stack, sandbox),
-                asyncio.to_thread(start_syncer, stack, sandbox, SYNCER_SETTINGS),
-                asyncio.to_thread(stack.start_service, "scheduler"),
-            )
-            yield PostingStack(
-                env=env,
-                stack=stack,
-                sandbox=sandbox,
-                connector=connector,
-                sink="bankfeeds",
-                db=db,
-                syncer=syncer,
-                syncer_settings=SYNCER_SETTINGS,
-            )
-        finally:
-            await asyncio.to_thread(stack.stop)
-            await db.dispose()
+    async with posting_stack(
+        infrastructure,
+        database_templates,
+        tmp_path,
+        sink="bankfeeds",
+        syncer_settings=SYNCER_SETTINGS,
+        scheduler=True,
+    ) as stack:
+        yield stack
 
 
 @pytest.fixture

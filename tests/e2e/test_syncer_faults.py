@@ -20,13 +20,11 @@ from typing import Any, ClassVar
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.syncer.config import CONSUMER_GROUP, DEV_SERVICE_TOKEN
 from shared.contracts.topics import BANK_TRANSACTIONS
 from shared.contracts.xero import SyncCompleted, SyncFailed
-from tests.conftest import Infrastructure, fresh_env
-from tests.e2e.conftest import process_stack, short_sessions, start_connector, start_sandbox
+from tests.conftest import Infrastructure
 from tests.e2e.posting import (
     ANSWERED,
     POSTING_PATHS,
@@ -36,7 +34,7 @@ from tests.e2e.posting import (
     account_number,
     ids,
     landed,
-    start_syncer,
+    posting_stack,
 )
 from tests.helpers import eventually, ledger, reversed_, rewind_group
 from xero_sandbox.faults import FaultRule
@@ -77,36 +75,15 @@ async def posting(
     """The class's sink: the sandbox (Xero's minute in a second), the connector making new
     connections in that sink, and the syncer, each a process of its own."""
     sink: str = request.cls.sink
-    work = tmp_path_factory.mktemp(f"posting-{sink}")
-    async with fresh_env(short_sessions(infrastructure), database_templates) as env:
-        stack = process_stack(env, work)
-        db = create_async_engine(env.database_url("syncer"))
-        try:
-            sandbox = await asyncio.to_thread(start_sandbox, work)
-            stack.started["sandbox"] = sandbox.process
-            async with httpx.AsyncClient(base_url=sandbox.url, timeout=10) as xero:
-                scaled = await xero.put(
-                    "/admin/time", json={"rate_limit_scale": XERO_MINUTE_IN_A_SECOND}
-                )
-                assert scaled.status_code == 200, scaled.text
-            # Side by side: each waits seconds for its consumer group.
-            connector, syncer = await asyncio.gather(
-                asyncio.to_thread(start_connector, stack, sandbox, CONNECTOR_SINK=sink),
-                asyncio.to_thread(start_syncer, stack, sandbox, SYNCER_SETTINGS),
-            )
-            yield PostingStack(
-                env=env,
-                stack=stack,
-                sandbox=sandbox,
-                connector=connector,
-                sink=sink,
-                db=db,
-                syncer=syncer,
-                syncer_settings=SYNCER_SETTINGS,
-            )
-        finally:
-            await asyncio.to_thread(stack.stop)
-            await db.dispose()
+    async with posting_stack(
+        infrastructure,
+        database_templates,
+        tmp_path_factory.mktemp(f"posting-{sink}"),
+        sink=sink,
+        syncer_settings=SYNCER_SETTINGS,
+        rate_limit_scale=XERO_MINUTE_IN_A_SECOND,
+    ) as stack:
+        yield stack
 
 
 @pytest.fixture(autouse=True)
