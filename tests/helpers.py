@@ -16,8 +16,9 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.contracts.bank import TransactionBooked, TransactionReversed
-from shared.kafka import client_options, consumer_options, topic_partitions
+from shared.kafka import client_options, topic_partitions
 from shared.settings import KafkaSettings
+from xerosync.replay.kafka import commit_as_sole_member, reading
 
 BASE_TIME = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
 
@@ -160,28 +161,14 @@ async def metric(base_url: str, name: str, **labels: str) -> float:
 
 
 async def rewind_group(kafka: KafkaSettings, group: str, topic: str) -> None:
-    """Reset an idle group to the start of every partition, as ops would for a replay.
-
-    A member joins, seeks to the beginning and commits; this works on Apache Kafka and on
-    the embedded broker (which refuses commits from consumers outside the group).
-    """
-    consumer = AIOKafkaConsumer(
-        group_id=group,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        **client_options(kafka),
-        **consumer_options(kafka),
+    """Reset an idle group to the start of every partition, as ops would for a replay:
+    what `xerosync replay topic --move-offsets --join-group` does (a member joins and
+    commits as the group's sole member; the embedded broker refuses commits from outside)."""
+    async with reading(kafka) as consumer:
+        count = len(await topic_partitions(consumer, topic))
+    await commit_as_sole_member(
+        kafka, group, topic, dict.fromkeys(range(count), 0), partitions=count
     )
-    await consumer.start()
-    try:
-        consumer.subscribe([topic])
-        while not consumer.assignment():
-            await consumer.getmany(timeout_ms=100, max_records=1)
-        partitions = list(consumer.assignment())
-        await consumer.seek_to_beginning(*partitions)
-        await consumer.commit(dict.fromkeys(partitions, 0))
-    finally:
-        await consumer.stop()
 
 
 def ledger(

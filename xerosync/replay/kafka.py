@@ -56,7 +56,16 @@ async def reading(kafka: KafkaSettings) -> AsyncIterator[AIOKafkaConsumer]:
             f"Kafka at {kafka.bootstrap_servers}: {error or type(error).__name__}"
         ) from error
     finally:
-        await consumer.stop()
+        await _stop(consumer)
+
+
+async def _stop(consumer: AIOKafkaConsumer) -> None:
+    """`consumer.stop()`, also right after `start()`. aiokafka's group-less coordinator
+    starts a task in `start()`, and `stop()` cancels and awaits it: cancelled before its
+    first step, it raises CancelledError out of `stop()`, leaving the connections open. One
+    turn of the event loop lets it take that step."""
+    await asyncio.sleep(0)
+    await consumer.stop()
 
 
 async def partition_extents(consumer: AIOKafkaConsumer, topic: str) -> dict[int, PartitionExtent]:
