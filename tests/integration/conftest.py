@@ -30,6 +30,16 @@ class InProcessService:
 RunSyncer = Callable[..., AbstractAsyncContextManager[InProcessService]]
 
 
+@asynccontextmanager
+async def in_process(app: FastAPI) -> AsyncIterator[InProcessService]:
+    """A service's real app started (its lifespan) in the test's loop, with a client."""
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app") as http,
+    ):
+        yield InProcessService(app, http)
+
+
 def syncer_settings(env: Env, **overrides: Any) -> SyncerSettings:
     return SyncerSettings(
         database_url=SecretStr(env.database_url("syncer")),
@@ -45,14 +55,8 @@ def run_syncer(env: Env) -> RunSyncer:
 
     @asynccontextmanager
     async def running(**overrides: Any) -> AsyncIterator[InProcessService]:
-        app = create_app(syncer_settings(env, **overrides))
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://syncer"
-            ) as client,
-        ):
-            yield InProcessService(app, client)
+        async with in_process(create_app(syncer_settings(env, **overrides))) as service:
+            yield service
 
     return running
 

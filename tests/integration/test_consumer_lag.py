@@ -4,7 +4,6 @@ PostgreSQL: positive while records wait for the consumer, 0 once they were consu
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -23,7 +22,7 @@ from shared.contracts.topics import (
 )
 from tests.conftest import Env
 from tests.helpers import booked, eventually
-from tests.integration.conftest import InProcessService, RunSyncer
+from tests.integration.conftest import InProcessService, RunSyncer, in_process
 from tests.integration.connector_harness import running_connector
 from tests.integration.scheduler_harness import scheduler_settings
 from tests.sandbox.contract import ContractCheck, specs_if_present
@@ -49,12 +48,8 @@ async def _lags(service: InProcessService, group: str) -> dict[str, float]:
 
 @asynccontextmanager
 async def _scheduler(env: Env) -> AsyncIterator[InProcessService]:
-    app = create_scheduler(scheduler_settings(env))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as http,
-    ):
-        yield InProcessService(app, http)
+    async with in_process(create_scheduler(scheduler_settings(env))) as service:
+        yield service
 
 
 async def _once_fetched(

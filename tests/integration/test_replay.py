@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
@@ -25,7 +24,7 @@ from shared.kafka import client_options
 from shared.settings import CommonSettings
 from tests.conftest import Env
 from tests.helpers import booked, eventually, ledger, read_topic
-from tests.integration.conftest import InProcessService, syncer_settings
+from tests.integration.conftest import InProcessService, in_process, syncer_settings
 from tests.integration.syncer_harness import Connected, SyncerHarness, running_syncer
 from xero_sandbox.state import Organisation
 from xerosync.producer import EventWriter
@@ -214,12 +213,8 @@ async def test_a_dlq_replay_after_fixing_the_cause_recovers_the_record_once(
 
 @asynccontextmanager
 async def running_syncer_alone(env: Env) -> AsyncIterator[InProcessService]:
-    app = create_app(syncer_settings(env))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as client,
-    ):
-        yield InProcessService(app, client)
+    async with in_process(create_app(syncer_settings(env))) as service:
+        yield service
 
 
 async def test_moving_offsets_is_refused_while_the_group_has_live_members(
