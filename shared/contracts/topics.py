@@ -55,6 +55,11 @@ class TopicSpec:
         """Validates a record's JSON into one of this topic's events."""
         return TypeAdapter(self.union)
 
+    @cached_property
+    def consumer_services(self) -> tuple[str, ...]:
+        """The services named in `consumers`, e.g. ("scheduler", "syncer")."""
+        return tuple(name.strip() for name in self.consumers.split(","))
+
     def key_of(self, event: Event) -> bytes:
         return str(getattr(event, self.key_field)).encode()
 

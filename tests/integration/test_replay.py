@@ -7,15 +7,12 @@ count what reached the sandbox.
 """
 
 import dataclasses
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from services.syncer.bootstrap import create_app
 from services.syncer.config import CONSUMER_GROUP
 from shared.contracts.bank import TransactionBooked
 from shared.contracts.topics import BANK_TRANSACTIONS
@@ -24,7 +21,7 @@ from shared.kafka import client_options
 from shared.settings import CommonSettings
 from tests.conftest import Env
 from tests.helpers import booked, eventually, ledger, read_topic
-from tests.integration.conftest import InProcessService, in_process, syncer_settings
+from tests.integration.conftest import InProcessService, RunSyncer
 from tests.integration.syncer_harness import Connected, SyncerHarness, running_syncer
 from xero_sandbox.state import Organisation
 from xerosync.producer import EventWriter
@@ -211,19 +208,13 @@ async def test_a_dlq_replay_after_fixing_the_cause_recovers_the_record_once(
         assert held_lines(organisation) == held, "a second DLQ replay posts nothing"
 
 
-@asynccontextmanager
-async def running_syncer_alone(env: Env) -> AsyncIterator[InProcessService]:
-    async with in_process(create_app(syncer_settings(env))) as service:
-        yield service
-
-
 async def test_moving_offsets_is_refused_while_the_group_has_live_members(
-    env: Env,
+    env: Env, run_syncer: RunSyncer
 ) -> None:
     settings = replay_settings(env)
     group = env.topics.group(CONSUMER_GROUP)
     topic = env.topics.name(BANK_TRANSACTIONS)
-    async with running_syncer_alone(env) as syncer:
+    async with run_syncer() as syncer:
         await _publish(env, [booked(n, account=ACCOUNTS[n % 3]) for n in range(30)])
         await counted(syncer, new=30)
         before = await committed_offsets(env.kafka, group, topic, [0, 1, 2])

@@ -140,10 +140,6 @@ def test_each_service_starts_with_a_dead_letter_series_per_topic_it_consumes(
         for sample in family.samples
         if sample.name.endswith("_total")
     }
-    consumed = {
-        spec.name
-        for spec in ALL_TOPICS
-        if service in {name.strip() for name in spec.consumers.split(",")}
-    }
+    consumed = {spec.name for spec in ALL_TOPICS if service in spec.consumer_services}
     assert consumed, service
     assert topics == consumed

@@ -122,8 +122,11 @@ class DlqReplay:
 
 def consumer_groups(spec: TopicSpec, topics: Topics) -> list[str]:
     """The project's consumer groups that read `spec`'s topic."""
-    services = [name.strip() for name in spec.consumers.split(",")]
-    return [topics.group(SERVICE_GROUPS[name]) for name in services if name in SERVICE_GROUPS]
+    return [
+        topics.group(SERVICE_GROUPS[name])
+        for name in spec.consumer_services
+        if name in SERVICE_GROUPS
+    ]
 
 
 def resolve_group(name: str, spec: TopicSpec, topics: Topics) -> str:
