@@ -57,7 +57,11 @@ async def records_behind(consumer: LagSource) -> dict[str, int]:
     for partition, highwater in sorted(highwaters.items()):
         try:
             # Immediate when the position is known, which a fetched partition's is.
-            position = await asyncio.wait_for(consumer.position(partition), _POSITION_WAIT_S)
+            # asyncio.timeout, not wait_for: before Python 3.12, wait_for can swallow a
+            # cancellation that arrives as the awaited call completes, and this loop, asked
+            # to stop at shutdown, would then run on and hold the service's shutdown.
+            async with asyncio.timeout(_POSITION_WAIT_S):
+                position = await consumer.position(partition)
         except (TimeoutError, IllegalStateError):
             continue  # being reset or reassigned meanwhile
         behind[partition.topic] = behind.get(partition.topic, 0) + max(0, highwater - position)
