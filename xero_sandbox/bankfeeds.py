@@ -24,8 +24,10 @@ refusal answers for the whole request:
 - every line posted within the statement's dates (`invalid-request`);
 - start balance + lines = end balance, each signed by its indicator (`invalid-end-balance`);
 - a line already delivered through the feed (same transactionId; without one, the same date,
-  amount, indicator, description, payee and reference) is dropped; a statement all of whose
-  lines were delivered before is a `duplicate-statement`, which refuses the request (409).
+  amount, indicator, description, payee and reference) is dropped, and the statement kept
+  names it in `duplicate_lines` (for tests and the admin API, not in Xero's answers); a
+  statement all of whose lines were delivered before is a `duplicate-statement`, which
+  refuses the request (409).
 """
 
 import json
@@ -361,21 +363,21 @@ def receive_statements(
     now = sandbox.clock.now()
     today = local_today(organisation, now)
     feeds = [check_statement(organisation, client_id, today, s) for s in statements]
-    fresh = _fresh_lines(statements, feeds)
+    sorted_lines = _sort_lines(statements, feeds)
     rejected = [
         _stored(s, feed, now, status="REJECTED", lines=list(s.lines), errors=[_duplicate()])
-        for s, feed, new in zip(statements, feeds, fresh, strict=True)
+        for s, feed, (new, _) in zip(statements, feeds, sorted_lines, strict=True)
         if s.lines and not new
     ]
     # Nothing else of a refused request is kept; its duplicates stay listed, REJECTED.
     kept = rejected or [
-        _stored(s, feed, now, status="DELIVERED", lines=new, errors=[])
-        for s, feed, new in zip(statements, feeds, fresh, strict=True)
+        _stored(s, feed, now, status="DELIVERED", lines=new, errors=[], duplicates=dropped)
+        for s, feed, (new, dropped) in zip(statements, feeds, sorted_lines, strict=True)
     ]
     for statement in kept:
         organisation.statements[statement.id] = statement
     if not rejected:
-        for feed, new in zip(feeds, fresh, strict=True):
+        for feed, (new, _) in zip(feeds, sorted_lines, strict=True):
             feed.delivered_lines.update(line_key(line) for line in new)
     return Receipt(kept, duplicates=bool(rejected))
 
@@ -451,25 +453,29 @@ def line_key(line: StatementLine) -> str:
     return "content:" + json.dumps(content)
 
 
-def _fresh_lines(
+def _sort_lines(
     statements: Sequence[StatementIn], feeds: Sequence[FeedConnection]
-) -> list[list[StatementLine]]:
-    """Each statement's lines that were not delivered before. A transactionId also counts
-    once within the request; identical lines without one are distinct (two coffees)."""
+) -> list[tuple[list[StatementLine], list[str]]]:
+    """Each statement's lines that were not delivered before, and the ones dropped as
+    duplicates (by transactionId, or by key when they have none). A transactionId also
+    counts once within the request; identical lines without one are distinct (two
+    coffees)."""
     sent_ids: dict[str, set[str]] = {}
-    fresh = []
+    sorted_lines = []
     for statement, feed in zip(statements, feeds, strict=True):
         in_request = sent_ids.setdefault(feed.id, set())
-        new = []
+        new: list[StatementLine] = []
+        dropped: list[str] = []
         for line in statement.lines:
             key = line_key(line)
             if key in feed.delivered_lines or key in in_request:
+                dropped.append(line.transaction_id if line.transaction_id is not None else key)
                 continue
             if line.transaction_id is not None:
                 in_request.add(key)
             new.append(line)
-        fresh.append(new)
-    return fresh
+        sorted_lines.append((new, dropped))
+    return sorted_lines
 
 
 def _stored(
@@ -480,6 +486,7 @@ def _stored(
     status: str,
     lines: list[StatementLine],
     errors: list[dict[str, Any]],
+    duplicates: list[str] | None = None,
 ) -> Statement:
     return Statement(
         id=new_id(),
@@ -494,6 +501,7 @@ def _stored(
         lines=lines,
         received_at=now,
         errors=errors,
+        duplicate_lines=list(duplicates or []),
     )
 
 

@@ -1,8 +1,9 @@
 """What stands in front of every Accounting and Bank Feeds API call, as Xero's gateway does.
 
-In order: injected faults; the bearer token (401); `Xero-Tenant-Id`, which must name an
-organisation the token's user has connected to the app (403), and the token's scopes (403);
-the rate limits (429 with `Retry-After` and `X-Rate-Limit-Problem`); `Idempotency-Key`.
+In order: injected faults (5xx, timeouts); the bearer token (401); `Xero-Tenant-Id`, which
+must name an organisation the token's user has connected to the app (403), and the token's
+scopes (403); injected 429s, then the rate limits (429 with `Retry-After` and
+`X-Rate-Limit-Problem`); `Idempotency-Key`.
 Every answer that got past the tenant check carries `X-MinLimit-Remaining`,
 `X-DayLimit-Remaining` and `X-AppMinLimit-Remaining`. Handlers behind it find the caller and
 organisation with `call_context(request)`.
@@ -12,6 +13,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import get_args
 
 from fastapi import Request
 from starlette.datastructures import Headers
@@ -26,20 +28,23 @@ from xero_sandbox.errors import (
     too_many_requests,
     validation_exception,
 )
-from xero_sandbox.faults import FaultRule
+from xero_sandbox.faults import FaultKind, FaultRule
 from xero_sandbox.idempotency import (
     MAX_KEY_LENGTH,
     IdempotencyKeyReused,
     StoredResponse,
     fingerprint,
 )
-from xero_sandbox.limits import LimitExceeded
+from xero_sandbox.limits import Budget, LimitExceeded
 from xero_sandbox.state import Connection, Organisation, RequestRecord, Sandbox
 
 ACCOUNTING = "/api.xro/2.0/"
 BANKFEEDS = "/bankfeeds.xro/1.0/"
 WRITE_METHODS = frozenset({"PUT", "POST", "PATCH"})
 STATEMENTS = BANKFEEDS + "statements"
+# Injected 429s strike where the real limiter does: after the token and tenant checks.
+ADMITTED_FAULTS: frozenset[FaultKind] = frozenset({"rate_limit"})
+EARLY_FAULTS: frozenset[FaultKind] = frozenset(get_args(FaultKind)) - ADMITTED_FAULTS
 
 
 class DroppedResponse(Exception):
@@ -113,6 +118,9 @@ class _Call:
         )
         self.replayed = False
         self.fault: str | None = None
+        self.delayed_ms = 0
+        # The early fault rules drawn for this call that have not taken effect (yet).
+        self._drawn: list[FaultRule] = []
 
     def record(self) -> RequestRecord:
         return RequestRecord(
@@ -127,12 +135,24 @@ class _Call:
             fault=self.fault,
             received_at=self.received_at,
             retry_after=self.retry_after,
+            delayed_ms=self.delayed_ms,
         )
 
     async def run(self, app: ASGIApp, body: bytes, send: Send) -> None:
-        faults = self.sandbox.faults.draw(self.method, self.path)
+        plan = self.sandbox.faults
+        self._drawn = plan.draw(self.method, self.path, kinds=EARLY_FAULTS)
         try:
-            injected = await self._before(faults)
+            await self._run(app, body, send)
+        finally:
+            plan.unused(self._drawn)  # what another answer pre-empted is not used up
+
+    def _struck(self, rule: FaultRule) -> None:
+        self._drawn = [r for r in self._drawn if r is not rule]
+        self.sandbox.faults.struck(rule)
+
+    async def _run(self, app: ASGIApp, body: bytes, send: Send) -> None:
+        try:
+            injected = await self._before(list(self._drawn))
             if injected is not None:
                 raise injected
             context = self._admit()
@@ -141,6 +161,10 @@ class _Call:
             return
         limiter = self.sandbox.rate_limiter
         tenant, client = context.organisation.tenant_id, context.caller.app.client_id
+        limited = self._rate_limit_fault(limiter.budget(tenant, client))
+        if limited is not None:
+            await self._answer(send, limited)
+            return
         statements = self.method == "POST" and self.path.rstrip("/") == STATEMENTS
         try:
             budget = limiter.acquire(tenant, client, statements=statements)
@@ -152,11 +176,15 @@ class _Call:
             return
         try:
             # Latency holds the call's slot, as a slow Xero does (it counts as in flight).
-            for rule in faults:
+            for rule in list(self._drawn):
                 if rule.kind == "latency":
+                    self._struck(rule)
+                    self.delayed_ms += rule.latency_ms
                     await asyncio.sleep(rule.latency_ms / 1000)
             response = await self._respond(app, context, body)
-            if any(rule.kind == "drop_after_write" for rule in faults):
+            drop = next((r for r in self._drawn if r.kind == "drop_after_write"), None)
+            if drop is not None:
+                self._struck(drop)
                 self.fault = "drop_after_write"
                 start = {"type": "http.response.start", "status": response.status}
                 await send({**start, "headers": response.headers})
@@ -169,13 +197,28 @@ class _Call:
         """The faults that strike before any work: an injected 5xx, or a call never answered."""
         for rule in faults:
             if rule.kind == "error":
+                self._struck(rule)
                 self.fault = "error"
                 return server_error(rule.status, self.path)
             if rule.kind == "timeout":
+                self._struck(rule)
                 self.fault = "timeout"
                 await asyncio.sleep(rule.timeout_s)
                 raise DroppedResponse(self.path)
         return None
+
+    def _rate_limit_fault(self, budget: Budget) -> XeroError | None:
+        """An injected 429, as the rate limiter answers it: no work, nothing counted, and
+        nothing stored for the call's `Idempotency-Key`."""
+        plan = self.sandbox.faults
+        rules = plan.draw(self.method, self.path, kinds=ADMITTED_FAULTS)
+        if not rules:
+            return None
+        rule, *rest = rules
+        plan.unused(rest)
+        plan.struck(rule)
+        self.fault = "rate_limit"
+        return too_many_requests(rule.problem, rule.retry_after_s, budget.headers())
 
     def _admit(self) -> CallContext:
         who = identity.caller(self.sandbox, self.headers.get("authorization"))

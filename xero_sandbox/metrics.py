@@ -1,6 +1,6 @@
 """The sandbox's own `/metrics`, so Prometheus's `sandbox` job sees what the stand-in for
 Xero answered: calls by API and status, faults injected, replays of an `Idempotency-Key`.
-Labels are bounded: two APIs, five methods (or `other`), a status code, three fault kinds."""
+Labels are bounded: two APIs, five methods (or `other`), a status code, four fault kinds."""
 
 from prometheus_client import CollectorRegistry, Counter
 
@@ -10,7 +10,7 @@ from xero_sandbox.state import RequestRecord
 APIS = ("accounting", "bankfeeds")
 METHODS = frozenset({"GET", "PUT", "POST", "PATCH", "DELETE"})
 # The faults that replace or break the answer; `latency` only delays it.
-FAULT_KINDS: tuple[FaultKind, ...] = ("error", "timeout", "drop_after_write")
+FAULT_KINDS: tuple[FaultKind, ...] = ("error", "rate_limit", "timeout", "drop_after_write")
 
 
 class SandboxMetrics:
@@ -26,8 +26,13 @@ class SandboxMetrics:
         self.faults = Counter(
             "xero_sandbox_faults_injected",
             "API calls whose answer an injected fault (POST /admin/faults) replaced or "
-            "broke, by kind: error, timeout, drop_after_write.",
+            "broke, by kind: error, rate_limit, timeout, drop_after_write.",
             ["kind"],
+            registry=self.registry,
+        )
+        self.delayed = Counter(
+            "xero_sandbox_calls_delayed",
+            "API calls an injected latency fault held before answering.",
             registry=self.registry,
         )
         self.replayed = Counter(
@@ -47,3 +52,5 @@ class SandboxMetrics:
             self.faults.labels(kind=record.fault).inc()
         if record.replayed:
             self.replayed.inc()
+        if record.delayed_ms:
+            self.delayed.inc()

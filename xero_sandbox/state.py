@@ -194,6 +194,11 @@ class Statement:
     lines: list[StatementLine]
     received_at: datetime
     errors: list[dict[str, Any]] = field(default_factory=list)
+    duplicate_lines: list[str] = field(default_factory=list)
+    """Of a DELIVERED statement: the lines Xero dropped as delivered before through the feed
+    (its duplicate detection), by transactionId, or by their duplicate-detection key
+    (`line_key`) when they have none; not in `lines`. A REJECTED statement keeps all its
+    lines in `lines`, every one a duplicate. Only the admin API shows it: Xero does not."""
 
 
 @dataclass
@@ -240,6 +245,8 @@ class RequestRecord:
     """When it arrived."""
     retry_after: float | None = None
     """The `Retry-After` of a 429, in seconds."""
+    delayed_ms: int = 0
+    """Latency an injected `latency` fault added before the work was done."""
 
 
 @dataclass

@@ -5,7 +5,7 @@ import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 from pydantic import SecretStr, ValidationError
@@ -403,6 +403,143 @@ def bench_post(
             json_output=json_output,
         )
     )
+
+
+@bench_app.command("soak")
+def bench_soak(
+    minutes: Annotated[
+        float, typer.Option(min=0.25, max=240.0, help="How long the load is held.")
+    ] = 10.0,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            min=1.0,
+            max=5_000.0,
+            help="Events published per second; default per sink (bankfeeds 200, accounting 40).",
+            show_default=False,
+        ),
+    ] = None,
+    tenants: Annotated[
+        int, typer.Option(min=1, max=50, help="Organisations, three accounts each.")
+    ] = 4,
+    sink: Annotated[
+        Literal["bankfeeds", "accounting"],
+        typer.Option(help="bankfeeds (1,000 lines a statement) or accounting (50 a call)."),
+    ] = "bankfeeds",
+    sync_interval: Annotated[
+        float | None,
+        typer.Option(
+            min=1.0,
+            max=3600.0,
+            help="The scheduler's SYNC_INTERVAL in seconds; default 2 s per organisation, at "
+            "least 5 s.",
+            show_default=False,
+        ),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """The whole system under a steady ingest and posting load: throughput, the services'
+    memory over time (it should stay flat) and the latency from publishing an event to
+    Xero accepting it."""
+    from xerosync.bench.soak import run_soak_bench
+
+    raise typer.Exit(
+        run_soak_bench(
+            minutes=minutes,
+            rate=rate,
+            tenants=tenants,
+            sink=sink,
+            sync_interval=sync_interval,
+            json_output=json_output,
+        )
+    )
+
+
+@app.command()
+def chaos(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A shorter run with every kind of fault (minutes).")
+    ] = False,
+    seed: Annotated[
+        int, typer.Option(help="Seeds the stream, the schedule and Xero's faults.")
+    ] = 1,
+    transactions: Annotated[
+        int | None,
+        typer.Option(
+            min=50,
+            help="Valid transactions (default: full 20,000, quick 4,000).",
+            show_default=False,
+        ),
+    ] = None,
+    organisations: Annotated[
+        int | None, typer.Option(min=1, max=50, help="Default 10.", show_default=False)
+    ] = None,
+    entities: Annotated[
+        int | None, typer.Option(min=2, max=100, help="Default 20.", show_default=False)
+    ] = None,
+    duration: Annotated[
+        float | None,
+        typer.Option(
+            min=10, help="Seconds of workload (default: full 600, quick 120).", show_default=False
+        ),
+    ] = None,
+    syncer_kills: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="SIGKILLs of a syncer (default: full 24, quick 6).", show_default=False
+        ),
+    ] = None,
+    sync_interval: Annotated[
+        float | None,
+        typer.Option(
+            min=2, help="SYNC_INTERVAL in seconds (default: full 30, quick 15).", show_default=False
+        ),
+    ] = None,
+    check_interval: Annotated[
+        float | None,
+        typer.Option(
+            min=5,
+            help="The connector's connection check, seconds (default: full 120, quick 60).",
+            show_default=False,
+        ),
+    ] = None,
+    keep_logs: Annotated[bool, typer.Option(help="Keep the processes' logs after a pass.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """Run the whole system as processes under faults and check what Xero holds.
+
+    Publishes a seeded stream (transactions, reversals, 5% exact duplicates, 1% malformed)
+    while syncers, schedulers and the connector are SIGKILLed, Xero answers 5xx, 429,
+    slowly, not at all or drops its answer after the write, the transactions topic is
+    replayed, an entity disconnects and reconnects and an account is archived in Xero and
+    restored; then checks that every valid transaction is in Xero exactly once, in its own
+    organisation and account, in order. Exits 1 on any duplicated, missing or misrouted
+    transaction (or broken statement, or malformed event not in the DLQ), 2 if the run
+    could not finish.
+    """
+    from dataclasses import replace
+
+    from xerosync.chaos.run import PROFILES, run_chaos
+
+    config = PROFILES["quick" if quick else "full"]
+    overrides: dict[str, Any] = {
+        "transactions": transactions,
+        "organisations": organisations,
+        "entities": entities,
+        "duration_s": duration,
+        "syncer_kills": syncer_kills,
+        "sync_interval_s": sync_interval,
+        "check_interval_s": check_interval,
+    }
+    config = replace(config, seed=seed, **{k: v for k, v in overrides.items() if v is not None})
+    if config.entities < config.organisations:
+        typer.echo(
+            f"--entities ({config.entities}) must be at least --organisations "
+            f"({config.organisations}): every organisation is fed by an entity.",
+            err=True,
+        )
+        raise typer.Exit(2)
+    raise typer.Exit(run_chaos(config, json_output=json_output, keep=keep_logs))
 
 
 def main() -> None:

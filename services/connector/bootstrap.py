@@ -208,7 +208,8 @@ class _ConnectionGauge:
             except Exception as error:  # noqa: BLE001 - a gauge must not stop the service
                 log.warning("could not count connections", error=type(error).__name__)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=60)
+                async with asyncio.timeout(60):
+                    await self._wake.wait()
             self._wake.clear()
 
 

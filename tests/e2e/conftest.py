@@ -2,8 +2,8 @@ import asyncio
 import dataclasses
 import os
 import sys
-from collections.abc import AsyncIterator, Generator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -78,6 +78,8 @@ class ConnectorServer:
     process: ManagedProcess
     client_id: str
     """The connector's app in the sandbox."""
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """What it was started with (its app's credentials too), to start it again so."""
 
 
 def start_connector(stack: Stack, sandbox: SandboxServer, **extra_env: str) -> ConnectorServer:
@@ -86,7 +88,9 @@ def start_connector(stack: Stack, sandbox: SandboxServer, **extra_env: str) -> C
     url = stack.service_url("connector")
     env = {**connector_env(sandbox.url, url), **extra_env}
     process = stack.start_service("connector", extra_env=env)
-    return ConnectorServer(url=url, process=process, client_id=env["CONNECTOR_XERO_CLIENT_ID"])
+    return ConnectorServer(
+        url=url, process=process, client_id=env["CONNECTOR_XERO_CLIENT_ID"], env=env
+    )
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ through what the processes offer (the connector's pages and JSON API, the sandbo
 API, the topics, the syncer's metrics and database)."""
 
 import asyncio
+import dataclasses
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -143,6 +144,22 @@ class PostingStack:
         """Stop the syncer (SIGTERM) and start it with `extra_env`."""
         await asyncio.to_thread(self.syncer.stop)
         await asyncio.to_thread(self.start_syncer, **extra_env)
+
+    @asynccontextmanager
+    async def connector_with(self, **extra_env: str) -> AsyncIterator[None]:
+        """The connector restarted with `extra_env` (the same app, sink and the rest) for
+        the block, then restarted as it was, so later scenarios see it unchanged."""
+        await asyncio.to_thread(self._restart_connector, extra_env)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(self._restart_connector, {})
+
+    def _restart_connector(self, extra_env: Mapping[str, str]) -> None:
+        self.connector.process.stop()
+        env = {**self.connector.env, **extra_env}
+        process = self.stack.start_service("connector", extra_env=env)
+        self.connector = dataclasses.replace(self.connector, process=process)
 
     @property
     def syncer_url(self) -> str:

@@ -425,6 +425,43 @@ class Scenarios:
             what="the syncer's replica learns it",
         )
 
+        # The Xero user restores the account. The connector's periodic check (every second
+        # here) links it again on its own; the next sync sends its 15 waiting transactions,
+        # each once.
+        await posting.admin(
+            "POST",
+            f"/admin/organisations/{connected.tenant_id}/accounts/{bank['account_id']}/restore",
+        )
+        async with posting.connector_with(CONNECTOR_CONNECTION_CHECK_INTERVAL_S="1"):
+            status = await eventually(
+                lambda: posting.status("gone"),
+                until=lambda s: (
+                    {a["account_id"]: a["status"] for a in s["connection"]["accounts"]}
+                    == {"gone-hkd": "linked", "gone-usd": "linked"}
+                ),
+                what="the connector links the restored account again",
+            )
+            assert [a["problem"] for a in status["connection"]["accounts"]] == [None, None]
+            await eventually(
+                lambda: posting.sql(
+                    "SELECT status FROM connection_accounts WHERE account_id = 'gone-usd'"
+                ),
+                until=lambda rows: [r.status for r in rows] == ["linked"],
+                what="the syncer's replica learns it",
+            )
+
+        resumed = await posting.sync(connected)
+
+        assert isinstance(resumed, SyncCompleted), resumed
+        assert (resumed.posted, resumed.failed, resumed.remaining) == (15, 0, 0)
+        by_account = {a.account_id: a for a in resumed.accounts}
+        assert (by_account["gone-usd"].posted, by_account["gone-usd"].problem) == (15, None)
+        holdings = await posting.holdings(connected.tenant_id)
+        assert_exact(holdings, {"gone-hkd": hkd, "gone-usd": usd}, self.sink)
+        assert [s["duplicate_lines"] for s in holdings["statements"]] == [[]] * len(
+            holdings["statements"]
+        ), "no line was ever sent twice"
+
     # ------------------------------------------------------------------ the app removed
     async def test_the_app_removed_in_xero_fails_the_sync_for_the_user_and_nothing_more_is_sent(
         self, posting: PostingStack

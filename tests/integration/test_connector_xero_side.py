@@ -196,6 +196,82 @@ async def test_one_account_gone_in_xero_needs_the_user_and_the_others_stay(
     assert await running.app.state.watch.check(connection_id) == "ok"
 
 
+@pytest.mark.parametrize("harness", ["bankfeeds", "accounting"], indirect=True)
+async def test_an_archived_account_restored_in_xero_is_linked_again_on_its_own(
+    harness: ConnectorHarness, env: Env
+) -> None:
+    org, connection_id = await connect(harness)
+    in_xero = harness.sandbox.organisations[org.tenant_id]
+    [xero_account] = [
+        a for a in in_xero.accounts.values() if a.type == "BANK" and a.currency_code == "USD"
+    ]
+    path = f"/admin/organisations/{org.tenant_id}/accounts/{xero_account.account_id}"
+    assert (await harness.xero.post(f"{path}/archive")).status_code == 200
+    # The syncer finds it refused and says so; the connector checks and marks it.
+    now = datetime.now(UTC).replace(microsecond=0)
+    refused = SyncCompleted(
+        connection_id=connection_id,
+        tenant_id=uuid.UUID(org.tenant_id),
+        run_id=uuid.uuid4(),
+        started_at=now - timedelta(seconds=5),
+        finished_at=now,
+        posted=0,
+        failed=0,
+        remaining=4,
+        accounts=[
+            AccountSyncResult(
+                account_id="acc-usd",
+                posted=0,
+                failed=0,
+                remaining=4,
+                latest_transaction_date=None,
+                problem="Xero refused it.",
+            )
+        ],
+    )
+    await publish(env, XERO_SYNC_RESULTS, refused)
+    archived = rules.account_gone("USD", "bank account was archived")
+    status = await eventually(
+        lambda: status_of(harness),
+        until=lambda s: links_by_account(s)["acc-usd"]["status"] == "needs_user",
+        what="the account marked after the sync's result",
+    )
+    assert links_by_account(status)["acc-usd"]["problem"] == archived
+    assert "Restore it in Xero" in archived
+    assert archived in await page_of(harness)
+    # Still archived: checking again changes nothing.
+    assert await harness.app.state.watch.check(connection_id) == "ok"
+
+    restored = await harness.xero.post(f"{path}/restore")
+    assert restored.status_code == 200, restored.text
+
+    assert await harness.app.state.watch.check(connection_id) == "accounts_changed"
+
+    status = await status_of(harness)
+    assert status["connection"]["status"] == "active"
+    links = links_by_account(status)
+    assert {a: (x["status"], x["problem"]) for a, x in links.items()} == {
+        account: ("linked", None) for account, _ in ACCOUNTS
+    }, "linked again, and neither our words nor the last sync's problem shown any more"
+    page = await page_of(harness)
+    assert archived not in page
+    assert "Xero refused it." not in page
+    established, marked, relinked = await connection_events(env, 3)
+    assert isinstance(established, ConnectionEstablished)
+    assert isinstance(marked, ConnectionUpdated)
+    assert isinstance(relinked, ConnectionUpdated)
+    assert [e.version for e in (established, marked, relinked)] == [1, 2, 3]
+    mapped = {m.account_id: m for m in relinked.accounts}
+    assert (mapped["acc-usd"].status, mapped["acc-usd"].problem) == ("linked", None)
+    before = {m.account_id: m for m in established.accounts}
+    assert (mapped["acc-usd"].feed_connection_id, mapped["acc-usd"].xero_account_id) == (
+        before["acc-usd"].feed_connection_id,
+        before["acc-usd"].xero_account_id,
+    ), "the same feed and bank account as before"
+    # Noticed once: the next check finds nothing new (and publishes nothing).
+    assert await harness.app.state.watch.check(connection_id) == "ok"
+
+
 # ----------------------------------------------------------------------------- sync results
 
 

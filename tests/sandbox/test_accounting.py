@@ -486,6 +486,19 @@ async def test_an_archived_bank_account_takes_no_transactions(
     ]
 
 
+async def test_a_bank_account_restored_by_the_user_takes_transactions_again(
+    client: httpx.AsyncClient, tenant: Tenant, bank: dict[str, Any]
+) -> None:
+    account = f"/admin/organisations/{tenant.tenant_id}/accounts/{bank['AccountID']}"
+    assert (await client.post(f"{account}/archive")).status_code == 200
+    assert refused(await put_transactions(client, tenant, spend(bank["AccountID"])))
+    assert (await client.post(f"{account}/restore")).json()["status"] == "ACTIVE"
+    (created,) = ok(await put_transactions(client, tenant, spend(bank["AccountID"])))[
+        "BankTransactions"
+    ]
+    assert created["BankAccount"]["AccountID"] == bank["AccountID"]
+
+
 async def test_the_currency_must_be_the_bank_accounts(
     client: httpx.AsyncClient, tenant: Tenant, bank: dict[str, Any]
 ) -> None:

@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 import httpx
 
 from tests.sandbox.conftest import Connect
-from xero_sandbox.state import Sandbox
+from xero_sandbox.state import Sandbox, new_id
 
 
 async def setup(
@@ -145,9 +145,22 @@ async def test_account_and_feed_actions(
         f"/admin/organisations/{tenant.tenant_id}/accounts/{account_id}/archive"
     )
     assert archived.json()["status"] == "ARCHIVED"
-    deleted = await client.delete(f"/admin/organisations/{tenant.tenant_id}/accounts/{account_id}")
+    account = f"/admin/organisations/{tenant.tenant_id}/accounts/{account_id}"
+    restored = await client.post(f"{account}/restore")
+    assert restored.json()["status"] == "ACTIVE"
+    assert tenant.organisation.accounts[account_id].status == "ACTIVE"
+    active = await client.post(f"{account}/restore")
+    assert active.status_code == 409
+    assert "only an archived account can be restored" in active.json()["detail"]
+    deleted = await client.delete(account)
     assert deleted.json()["status"] == "DELETED"
     assert tenant.organisation.accounts[account_id].status == "DELETED"
+    gone = await client.post(f"{account}/restore")
+    assert gone.status_code == 409
+    assert "a deleted account cannot be restored" in gone.json()["detail"]
+    assert tenant.organisation.accounts[account_id].status == "DELETED"
+    unknown = f"/admin/organisations/{tenant.tenant_id}/accounts/{new_id()}/restore"
+    assert (await client.post(unknown)).status_code == 404
     missing = await client.delete(f"/admin/organisations/{tenant.tenant_id}/feed-connections/nope")
     assert missing.status_code == 404
 

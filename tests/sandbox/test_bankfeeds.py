@@ -11,9 +11,9 @@ import pytest
 from tests.sandbox.conftest import ALL_SCOPES, Connect, Tenant
 from tests.xero_openapi import xero_specs_or_skip
 from xero_sandbox import identity
-from xero_sandbox.bankfeeds import one_year_before
+from xero_sandbox.bankfeeds import line_key, one_year_before
 from xero_sandbox.organisations import OrganisationIn, create_organisation, local_today
-from xero_sandbox.state import Account, Organisation, Sandbox, new_id
+from xero_sandbox.state import Account, Organisation, Sandbox, StatementLine, new_id
 
 BASE = "/bankfeeds.xro/1.0"
 FEEDS = f"{BASE}/FeedConnections"
@@ -740,6 +740,53 @@ async def test_lines_seen_before_are_dropped_from_a_new_statement(
     assert len(tenant.organisation.statements[answer.json()["items"][0]["id"]].lines) == 1
 
 
+async def test_lines_dropped_as_duplicates_are_named_to_the_admin_api_only(
+    client: httpx.AsyncClient, sandbox: Sandbox, tenant: Tenant
+) -> None:
+    """What the chaos harness reads to tell whether a line was ever sent twice."""
+    feed_id = await new_feed(client, tenant)
+    day = today(sandbox, tenant)
+    one, two = line("10", posted=day, transactionId="t1"), line("5", posted=day, transactionId="t2")
+    coffee = line("4.50", "DEBIT", posted=day, payeeName="Cafe", reference="r1")
+    first = await post_statements(client, tenant, statement(feed_id, [one, two, coffee], start=day))
+    assert first.status_code == 202, first.text
+
+    three = line("7", "DEBIT", posted=day, transactionId="t3")
+    sent = statement(feed_id, [two, three, coffee, three], start=day, opening="110.5")
+    answer = await post_statements(client, tenant, sent)
+
+    assert answer.status_code == 202, answer.text
+    statement_id = answer.json()["items"][0]["id"]
+    held = tenant.organisation.statements
+    coffee_key = line_key(
+        StatementLine(
+            posted_date=day,
+            amount=Decimal("4.5000"),
+            credit_debit_indicator="DEBIT",
+            description="Card payment",
+            payee_name="Cafe",
+            reference="r1",
+        )
+    )
+    assert held[statement_id].duplicate_lines == ["t2", coffee_key, "t3"]
+    assert [x.transaction_id for x in held[statement_id].lines] == ["t3"]
+    assert held[first.json()["items"][0]["id"]].duplicate_lines == []
+    # A statement of duplicates only is REJECTED with all its lines, and names none.
+    again = await post_statements(client, tenant, statement(feed_id, [one], start=day))
+    assert again.status_code == 409
+    rejected = held[again.json()["items"][0]["id"]]
+    assert (rejected.status, len(rejected.lines), rejected.duplicate_lines) == ("REJECTED", 1, [])
+
+    holdings = (await client.get(f"/admin/organisations/{tenant.tenant_id}")).json()
+    shown = {s["id"]: s["duplicate_lines"] for s in holdings["statements"]}
+    assert shown[statement_id] == ["t2", coffee_key, "t3"]
+    # Xero's own answers do not have it (and still match its OpenAPI document).
+    got = (await client.get(f"{STATEMENTS}/{statement_id}", headers=tenant.headers)).json()
+    listed = (await client.get(STATEMENTS, headers=tenant.headers)).json()["items"]
+    for document in (got, *listed):
+        assert not {k for k in document if "duplicate" in k.lower()}, document
+
+
 async def test_lines_without_transaction_ids_are_compared_by_content(
     client: httpx.AsyncClient, sandbox: Sandbox, tenant: Tenant
 ) -> None:
@@ -816,6 +863,28 @@ async def test_a_feed_whose_account_is_archived_or_deleted_takes_no_statements(
     day = today(sandbox, tenant)
     sent = statement(feed_id, [line("1", posted=day, transactionId="t")], start=day)
     problem(await post_statements(client, tenant, sent), 403, "invalid-feed-connection")
+
+
+async def test_a_feed_whose_account_is_restored_takes_statements_again(
+    client: httpx.AsyncClient, sandbox: Sandbox, tenant: Tenant
+) -> None:
+    """The Xero user archives the feed's bank account, then restores it (admin API)."""
+    feed_id = await new_feed(client, tenant)
+    account_id = tenant.organisation.feed_connections[feed_id].account_id
+    account = f"/admin/organisations/{tenant.tenant_id}/accounts/{account_id}"
+    assert (await client.post(f"{account}/archive")).json()["status"] == "ARCHIVED"
+    day = today(sandbox, tenant)
+    sent = statement(feed_id, [line("1", posted=day, transactionId="t")], start=day)
+    problem(await post_statements(client, tenant, sent), 403, "invalid-feed-connection")
+    assert tenant.organisation.statements == {}
+
+    restored = await client.post(f"{account}/restore")
+
+    assert (restored.status_code, restored.json()["status"]) == (200, "ACTIVE")
+    answer = await post_statements(client, tenant, sent)
+    assert answer.status_code == 202, answer.text
+    [kept] = tenant.organisation.statements.values()
+    assert (kept.status, [x.transaction_id for x in kept.lines]) == ("DELIVERED", ["t"])
 
 
 async def test_statements_come_in_pages(

@@ -12,12 +12,15 @@ import pytest
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from services.syncer.service_layer.pacing import AppBudget, Limits
+from shared.errors import TransientError
+from shared.xero_http import XeroHttp, XeroRateLimited
 from tests.helpers import scrape
 from tests.sandbox.conftest import Connect
 from xero_sandbox import identity
 from xero_sandbox.app import create_app
 from xero_sandbox.gateway import DroppedResponse, call_context
-from xero_sandbox.organisations import OrganisationIn, create_organisation
+from xero_sandbox.organisations import OrganisationIn, create_organisation, local_today
 from xero_sandbox.state import Sandbox
 
 WORK = "/api.xro/2.0/TestWork"
@@ -303,6 +306,40 @@ async def test_dropped_answer_after_the_write_is_replayed_by_key(
     assert [(r["fault"], r["replayed"]) for r in log] == [("drop_after_write", False), (None, True)]
 
 
+async def test_a_one_off_fault_is_spent_only_by_the_call_it_strikes(
+    client: httpx.AsyncClient, connect: Connect, work: Work
+) -> None:
+    """A one-off drop drawn for calls that a 503, a refused token or a 429 answered first
+    stays armed until a call gets through and loses its answer."""
+    tenant = await connect()
+    plan = {
+        "rules": [
+            {"kind": "error", "status": 503, "times": 1, "methods": ["PUT"]},
+            {"kind": "drop_after_write", "times": 1, "methods": ["PUT"]},
+        ]
+    }
+    await client.put("/admin/faults", json=plan)
+    headers = {**tenant.headers, "Idempotency-Key": "k"}
+    assert (await client.put(WORK, headers=headers, json={})).status_code == 503
+    unknown = {"Authorization": "Bearer not-a-token", "Idempotency-Key": "k"}
+    assert (await client.put(WORK, headers=unknown, json={})).status_code == 401
+    limited = {"kind": "rate_limit", "times": 1, "methods": ["PUT"]}
+    await client.post("/admin/faults", json=limited)
+    assert (await client.put(WORK, headers=headers, json={})).status_code == 429
+    assert work.runs == 0
+    faults = (await client.get("/admin/faults")).json()
+    assert [(r["kind"], r["times"]) for r in faults["rules"]] == [("drop_after_write", 1)]
+    with pytest.raises(DroppedResponse):
+        await client.put(WORK, headers=headers, json={})
+    assert work.runs == 1
+    assert (await client.put(WORK, headers=headers, json={})).json()["run"] == 1
+    faults = (await client.get("/admin/faults")).json()
+    assert faults == {
+        "rules": [],
+        "fired": {"error": 1, "rate_limit": 1, "drop_after_write": 1},
+    }
+
+
 async def test_timeouts_never_answer_and_do_no_work(
     client: httpx.AsyncClient, connect: Connect, work: Work
 ) -> None:
@@ -313,6 +350,156 @@ async def test_timeouts_never_answer_and_do_no_work(
     with pytest.raises(DroppedResponse):
         await client.put(WORK, headers=tenant.headers, json={})
     assert work.runs == 0
+
+
+async def test_injected_429s_look_like_the_limiters_do_no_work_and_are_not_remembered(
+    client: httpx.AsyncClient, sandbox: Sandbox, connect: Connect, work: Work
+) -> None:
+    tenant = await connect()
+    for _ in range(2):
+        assert (await client.get(WORK, headers=tenant.headers)).status_code == 200
+    rule = {
+        "kind": "rate_limit",
+        "times": 2,
+        "path": WORK,
+        "methods": ["PUT"],
+        "retry_after_s": 7,
+        "problem": "day",
+    }
+    assert (await client.put("/admin/faults", json={"rules": [rule]})).status_code == 200
+    headers = {**tenant.headers, "Idempotency-Key": "k"}
+    limited = [await client.put(WORK, headers=headers, json={}) for _ in range(2)]
+    assert work.runs == 2  # the two GETs: the PUTs did nothing
+    for answer in limited:
+        assert answer.status_code == 429
+        assert (answer.headers["Retry-After"], answer.headers["X-Rate-Limit-Problem"]) == (
+            "7",
+            "day",
+        )
+        # The caller's budget, which the refused calls did not use.
+        assert answer.headers["X-MinLimit-Remaining"] == "58"
+        assert answer.headers["X-DayLimit-Remaining"] == "4998"
+        assert answer.headers["X-AppMinLimit-Remaining"] == "9998"
+        body = answer.json()
+        assert (body["Title"], body["Status"], body["Detail"]) == (
+            "Too Many Requests",
+            429,
+            "Rate limit exceeded: day",
+        )
+    # Nothing was kept for the key: the retry does the work.
+    retried = await client.put(WORK, headers=headers, json={})
+    assert (retried.status_code, retried.json()["run"]) == (200, 3)
+    assert retried.headers["X-MinLimit-Remaining"] == "57"
+    log = (await client.get(f"/admin/requests?tenant_id={tenant.tenant_id}")).json()
+    assert [(r["status"], r["fault"], r["retry_after"], r["replayed"]) for r in log[2:]] == [
+        (429, "rate_limit", 7.0, False),
+        (429, "rate_limit", 7.0, False),
+        (200, None, None, False),
+    ]
+    assert (await client.get("/admin/faults")).json() == {"rules": [], "fired": {"rate_limit": 2}}
+
+    # The limiter's own refusal, for comparison: the same shape and headers.
+    await client.put("/admin/limits", json={"per_day": 3})
+    real = await client.put(WORK, headers={**tenant.headers, "Idempotency-Key": "j"}, json={})
+    assert real.status_code == 429
+    assert real.json().keys() == limited[0].json().keys()
+    assert real.json()["Detail"] == "Rate limit exceeded: day"
+    assert real.headers["content-type"] == limited[0].headers["content-type"]
+    assert set(real.headers) == set(limited[0].headers)
+
+    samples = scrape((await client.get("/metrics")).text)
+    faults = ("xero_sandbox_faults_injected_total", (("kind", "rate_limit"),))
+    assert samples[faults] == 2
+    statuses = ("api", "accounting"), ("method", "PUT"), ("status", "429")
+    assert samples[("xero_sandbox_requests_total", statuses)] == 3
+
+
+async def test_an_injected_429_strikes_only_calls_past_the_token_and_tenant_checks(
+    client: httpx.AsyncClient, connect: Connect
+) -> None:
+    tenant = await connect()
+    await client.put("/admin/faults", json={"rules": [{"kind": "rate_limit", "times": 1}]})
+    refused = await client.get(WORK, headers={"Authorization": "Bearer not-a-token"})
+    assert refused.status_code == 401
+    limited = await client.get(WORK, headers=tenant.headers)
+    assert (limited.status_code, limited.headers["X-Rate-Limit-Problem"]) == (429, "minute")
+    assert limited.headers["Retry-After"] == "1"
+    assert (await client.get(WORK, headers=tenant.headers)).status_code == 200
+    assert (await client.get("/admin/faults")).json()["fired"] == {"rate_limit": 1}
+
+
+async def test_an_injected_429_on_statements_writes_nothing(
+    client: httpx.AsyncClient, sandbox: Sandbox, connect: Connect
+) -> None:
+    """A real route behind the fault: the statement is neither kept nor remembered."""
+    tenant = await connect(base_currency="HKD")
+    feeds = "/bankfeeds.xro/1.0/FeedConnections"
+    item = {"accountToken": "acc-1", "accountType": "BANK", "currency": "HKD"}
+    item |= {"accountNumber": "012-1", "accountName": "HKD Current"}
+    created = await client.post(feeds, headers=tenant.headers, json={"items": [item]})
+    assert created.status_code == 202, created.text
+    feed_id = created.json()["items"][0]["id"]
+    today = local_today(tenant.organisation, sandbox.clock.now()).isoformat()
+    line = {"postedDate": today, "amount": "10.00", "creditDebitIndicator": "CREDIT"}
+    statement = {
+        "feedConnectionId": feed_id,
+        "startDate": today,
+        "endDate": today,
+        "startBalance": {"amount": "0.00", "creditDebitIndicator": "CREDIT"},
+        "endBalance": {"amount": "10.00", "creditDebitIndicator": "CREDIT"},
+        "statementLines": [{**line, "transactionId": "t-1"}],
+    }
+    rule = {"kind": "rate_limit", "times": 1, "path": "/bankfeeds.xro/1.0/Statements"}
+    await client.put("/admin/faults", json={"rules": [rule]})
+    headers = {**tenant.headers, "Idempotency-Key": "s-1"}
+    post = "/bankfeeds.xro/1.0/Statements"
+
+    limited = await client.post(post, headers=headers, json={"items": [statement]})
+
+    assert limited.status_code == 429
+    assert limited.headers["X-Rate-Limit-Problem"] == "minute"
+    assert tenant.organisation.statements == {}
+    [feed] = tenant.organisation.feed_connections.values()
+    assert feed.delivered_lines == set()
+    again = await client.post(post, headers=headers, json={"items": [statement]})
+    assert again.status_code == 202, again.text
+    assert len(tenant.organisation.statements) == 1
+
+
+async def test_the_syncers_http_client_reads_an_injected_429_and_waits_as_it_says(
+    client: httpx.AsyncClient, connect: Connect
+) -> None:
+    """shared/xero_http classifies the answer (limit, Retry-After, budget headers), and the
+    syncer's budget holds the tenant's next call back that long."""
+    tenant = await connect()
+    rule = {"kind": "rate_limit", "times": 1, "retry_after_s": 9, "problem": "minute"}
+    await client.put("/admin/faults", json={"rules": [rule]})
+    http = XeroHttp(client)
+
+    with pytest.raises(XeroRateLimited) as raised:
+        await http.request(
+            "GET",
+            WORK,
+            api="accounting",
+            operation="test_work",
+            access_token=tenant.tokens["access_token"],
+            tenant_id=tenant.tenant_id,
+        )
+
+    limited = raised.value
+    assert isinstance(limited, TransientError)
+    assert (limited.status, limited.limit, limited.retry_after) == (429, "minute", 9.0)
+    assert limited.limit_headers["x-minlimit-remaining"] == "60"
+    now = [100.0]
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    budget = AppBudget(Limits(), clock=lambda: now[0], sleep=sleep).tenant(tenant.tenant_id)
+    budget.observe(limited.limit_headers)
+    budget.rate_limited(limited.limit, limited.retry_after)
+    async with budget.call():
+        assert now[0] == pytest.approx(109.0)
 
 
 async def test_fault_rates_are_drawn_from_the_seed(
@@ -341,6 +528,7 @@ async def test_metrics_count_answers_faults_and_replays(
         "rules": [
             {"kind": "error", "status": 503, "times": 1, "methods": ["PUT"]},
             {"kind": "drop_after_write", "times": 1, "methods": ["POST"]},
+            {"kind": "latency", "latency_ms": 1, "times": 1, "methods": ["GET"]},
         ]
     }
     await client.put("/admin/faults", json=plan)
@@ -350,6 +538,7 @@ async def test_metrics_count_answers_faults_and_replays(
     with pytest.raises(DroppedResponse):
         await client.post(WORK, headers={**headers, "Idempotency-Key": "p"}, json={})
     assert (await client.post(WORK, headers={**headers, "Idempotency-Key": "p"}, json={})).json()
+    assert (await client.get(WORK, headers=tenant.headers)).status_code == 200
     assert (await client.get(WORK, headers={"Authorization": "Bearer nope"})).status_code == 401
     await client.get("/admin/requests")  # not an API call: not counted
 
@@ -364,9 +553,10 @@ async def test_metrics_count_answers_faults_and_replays(
     assert count(requests, api="accounting", method="PUT", status="503") == 1
     assert count(requests, api="accounting", method="PUT", status="200") == 1
     assert count(requests, api="accounting", method="GET", status="401") == 1
-    assert sum(v for (name, _), v in samples.items() if name == requests) == 5
+    assert sum(v for (name, _), v in samples.items() if name == requests) == 6
     assert count("xero_sandbox_faults_injected_total", kind="error") == 1
     assert count("xero_sandbox_faults_injected_total", kind="drop_after_write") == 1
     assert count("xero_sandbox_faults_injected_total", kind="timeout") == 0
     assert ("xero_sandbox_faults_injected_total", (("kind", "timeout"),)) in samples
     assert count("xero_sandbox_idempotent_replays_total") == 1
+    assert count("xero_sandbox_calls_delayed_total") == 1, "the GET held by latency"

@@ -37,6 +37,8 @@ from xero_sandbox.state import Account, Organisation
 
 HONG_KONG = ZoneInfo("Asia/Hong_Kong")
 TENANT = "3c8f0d1e-5b7a-4c2e-9f10-0a1b2c3d4e5f"
+VERSION = 3
+"""The connection's version, as the syncer's replica holds it."""
 FEED = "6a4b9ff5-3a5f-4321-936b-4796163550f6"
 XERO_BANK_ACCOUNT = "ebd06280-af70-4bed-97c6-7451a454ad85"
 BASE_TIME = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
@@ -94,7 +96,12 @@ def reversal_of(original: Pending, *, description: str | None = "Returned") -> P
 
 def statement(pending: Sequence[Pending], **options: Any) -> Batch:
     batch = statement_batch(
-        pending, tenant_id=TENANT, feed_connection_id=FEED, zone=HONG_KONG, **options
+        pending,
+        tenant_id=TENANT,
+        connection_version=VERSION,
+        feed_connection_id=FEED,
+        zone=HONG_KONG,
+        **options,
     )
     assert batch is not None
     return batch
@@ -104,6 +111,7 @@ def bank_transactions(pending: Sequence[Pending], **options: Any) -> Batch:
     batch = bank_transactions_batch(
         pending,
         tenant_id=TENANT,
+        connection_version=VERSION,
         xero_account_id=XERO_BANK_ACCOUNT,
         zone=HONG_KONG,
         receive_account_code="200",
@@ -178,11 +186,15 @@ def test_a_statement_carries_xeros_fields() -> None:
 
 
 def test_nothing_pending_is_no_statement_and_no_request() -> None:
-    assert statement_batch([], tenant_id=TENANT, feed_connection_id=FEED, zone=HONG_KONG) is None
+    nothing = statement_batch(
+        [], tenant_id=TENANT, connection_version=VERSION, feed_connection_id=FEED, zone=HONG_KONG
+    )
+    assert nothing is None
     assert (
         bank_transactions_batch(
             [],
             tenant_id=TENANT,
+            connection_version=VERSION,
             xero_account_id=XERO_BANK_ACCOUNT,
             zone=HONG_KONG,
             receive_account_code="200",
@@ -367,13 +379,17 @@ def test_the_same_content_gives_the_same_key() -> None:
     first, again = statement(pending), statement(list(pending))
     assert first.body == again.body
     assert first.idempotency_key == again.idempotency_key
-    assert first.idempotency_key.startswith("xs1-")
+    assert first.idempotency_key.startswith("xs2-")
     assert len(first.idempotency_key) <= 128
     changed = [*pending[:2], replace(pending[2], description="Payment 2 (amended)")]
     assert statement(changed).idempotency_key != first.idempotency_key
     assert statement(pending[:2]).idempotency_key != first.idempotency_key
     other_tenant = statement_batch(
-        pending, tenant_id="another-tenant", feed_connection_id=FEED, zone=HONG_KONG
+        pending,
+        tenant_id="another-tenant",
+        connection_version=VERSION,
+        feed_connection_id=FEED,
+        zone=HONG_KONG,
     )
     assert other_tenant is not None
     assert other_tenant.body == first.body
@@ -381,10 +397,44 @@ def test_the_same_content_gives_the_same_key() -> None:
     assert bank_transactions(pending).idempotency_key == bank_transactions(pending).idempotency_key
 
 
+def test_a_new_version_of_the_connection_sends_the_same_content_under_a_new_key() -> None:
+    """Xero keeps its answer for a key, a refusal too: the transactions an archived account
+    refused go again, once the connector has linked the account again (a new version of the
+    connection), as a new request rather than a repeat Xero would refuse from memory."""
+    pending = transactions(3)
+    refused = statement(pending)
+    relinked = statement_batch(
+        pending,
+        tenant_id=TENANT,
+        connection_version=VERSION + 2,
+        feed_connection_id=FEED,
+        zone=HONG_KONG,
+    )
+    assert relinked is not None
+    assert relinked.body == refused.body
+    assert relinked.idempotency_key != refused.idempotency_key
+    accounting = bank_transactions_batch(
+        pending,
+        tenant_id=TENANT,
+        connection_version=VERSION + 2,
+        xero_account_id=XERO_BANK_ACCOUNT,
+        zone=HONG_KONG,
+        receive_account_code="200",
+        spend_account_code="400",
+    )
+    assert accounting is not None
+    assert accounting.body == bank_transactions(pending).body
+    assert accounting.idempotency_key != bank_transactions(pending).idempotency_key
+
+
+def key(*request: Any, version: int = 1) -> str:
+    return idempotency_key(*request, connection_version=version)
+
+
 def test_every_part_of_a_request_counts_in_its_key() -> None:
     base = ("t", "PUT", "/p", {"a": "1"}, b"{}")
-    key = idempotency_key(*base)
-    assert key == idempotency_key("t", "PUT", "/p", {"a": "1"}, b"{}")
+    same = key(*base)
+    assert same == key("t", "PUT", "/p", {"a": "1"}, b"{}")
     variants = [
         ("u", "PUT", "/p", {"a": "1"}, b"{}"),
         ("t", "POST", "/p", {"a": "1"}, b"{}"),
@@ -396,11 +446,11 @@ def test_every_part_of_a_request_counts_in_its_key() -> None:
         ("tP", "UT", "/p", {"a": "1"}, b"{}"),
         ("t", "PUT", "/p", {"a": "1{}"}, b""),
     ]
-    keys = {idempotency_key(*variant) for variant in variants}
-    assert len(keys) == len(variants)
-    assert key not in keys
-    ordered = idempotency_key("t", "PUT", "/p", {"a": "1", "b": "2"}, b"")
-    assert ordered == idempotency_key("t", "PUT", "/p", {"b": "2", "a": "1"}, b"")
+    keys = {key(*variant) for variant in variants} | {key(*base, version=2)}
+    assert len(keys) == len(variants) + 1
+    assert same not in keys
+    ordered = key("t", "PUT", "/p", {"a": "1", "b": "2"}, b"")
+    assert ordered == key("t", "PUT", "/p", {"b": "2", "a": "1"}, b"")
 
 
 def test_dumps_writes_decimals_exactly() -> None:

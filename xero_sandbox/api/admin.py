@@ -15,9 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from xero_sandbox import identity
 from xero_sandbox.api.deps import SandboxDep
-from xero_sandbox.faults import FaultPlanIn
+from xero_sandbox.faults import FaultPlanIn, FaultRule
 from xero_sandbox.organisations import OrganisationIn, create_organisation
-from xero_sandbox.state import AccountStatus, Organisation, Sandbox
+from xero_sandbox.state import Account, AccountStatus, Organisation, Sandbox
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -184,19 +184,39 @@ async def archive_account(tenant_id: str, account_id: str, sandbox: SandboxDep) 
     return _set_status(sandbox, tenant_id, account_id, "ARCHIVED")
 
 
+@router.post("/organisations/{tenant_id}/accounts/{account_id}/restore")
+async def restore_account(tenant_id: str, account_id: str, sandbox: SandboxDep) -> dict[str, Any]:
+    """The Xero user restores an archived account: ACTIVE again, its feeds take statements
+    and it takes bank transactions again. Only an ARCHIVED account can be restored (409)."""
+    account = _account(sandbox, tenant_id, account_id)
+    if account.status != "ARCHIVED":
+        why = (
+            "a deleted account cannot be restored"
+            if account.status == "DELETED"
+            else "only an archived account can be restored"
+        )
+        raise HTTPException(409, f"account {account_id} is {account.status}: {why}")
+    return _set_status(sandbox, tenant_id, account_id, "ACTIVE")
+
+
 @router.delete("/organisations/{tenant_id}/accounts/{account_id}")
 async def delete_account(tenant_id: str, account_id: str, sandbox: SandboxDep) -> dict[str, Any]:
     """The Xero user deletes a bank account: it disappears from the API."""
     return _set_status(sandbox, tenant_id, account_id, "DELETED")
 
 
-def _set_status(
-    sandbox: Sandbox, tenant_id: str, account_id: str, status: AccountStatus
-) -> dict[str, Any]:
+def _account(sandbox: Sandbox, tenant_id: str, account_id: str) -> Account:
     organisation = _organisation(sandbox, tenant_id)
     account = organisation.accounts.get(account_id.lower())
     if account is None:
         raise HTTPException(404, f"no account {account_id} in {organisation.name}")
+    return account
+
+
+def _set_status(
+    sandbox: Sandbox, tenant_id: str, account_id: str, status: AccountStatus
+) -> dict[str, Any]:
+    account = _account(sandbox, tenant_id, account_id)
     account.status = status
     account.updated_at = sandbox.clock.now()
     return dict(plain(account))
@@ -230,6 +250,13 @@ async def get_faults(sandbox: SandboxDep) -> dict[str, Any]:
 async def set_faults(plan: FaultPlanIn, sandbox: SandboxDep) -> dict[str, Any]:
     """Replaces the fault rules (an empty list clears them)."""
     sandbox.faults.replace(plan)
+    return await get_faults(sandbox)
+
+
+@router.post("/faults")
+async def add_fault(rule: FaultRule, sandbox: SandboxDep) -> dict[str, Any]:
+    """Adds one rule beside those in force, keeping their draws and what they have fired."""
+    sandbox.faults.add(rule)
     return await get_faults(sandbox)
 
 

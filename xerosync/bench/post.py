@@ -55,6 +55,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -72,7 +73,7 @@ from shared.db import asyncpg_params
 from shared.xero_timezones import XERO_TO_IANA
 from xerosync.bench.common import BenchFailed, drop_database, fresh_database_url, until
 from xerosync.dev import connector_env, syncer_env
-from xerosync.devstack.forms import hidden_fields
+from xerosync.devstack.bank_user import BankUser, UserFlowFailed
 from xerosync.devstack.processes import ManagedProcess, ProcessFailed, free_port
 from xerosync.devstack.stack import Stack, StackConfig
 from xerosync.producer import EventWriter
@@ -96,6 +97,8 @@ ZONE = ZoneInfo(XERO_TO_IANA[TIMEZONE])
 HISTORY_DAYS = 30
 """The backlog is booked over the last 30 days; the connection starts syncing from then."""
 GOAL_CALLS_RATIO = 0.95
+OPENING_BALANCE = Decimal("250000.00")
+"""Each account's balance before its first transaction."""
 
 
 @dataclass(frozen=True)
@@ -345,29 +348,45 @@ def backlog(
         if share == 0:
             continue
         step = (end - start) / share
-        balance = Decimal("250000.00")
+        balance = OPENING_BALANCE
         key = account_id.encode()
         for n in range(share):
-            amount = Decimal(1234 + (n * 7919) % 250_000) / 100
-            credit = n % 3 == 0
-            balance += amount if credit else -amount
-            booked_at = start + step * n
-            event = TransactionBooked(
-                transaction_id=f"{run}-{tenant.index:03d}-{currency}-{n:07d}",
-                entity_id=tenant.entity_id,
-                account_id=account_id,
-                currency=currency,
-                amount=amount,
-                direction="credit" if credit else "debit",
-                balance_after=balance,
-                booked_at=booked_at,
-                value_date=booked_at.astimezone(ZONE).date(),
-                description=f"FPS payment {n} {'from' if credit else 'to'} Kowloon Printing Co",
-                counterparty_name="Kowloon Printing Co",
-                reference=f"INV-{tenant.index}-{n}",
-                category="transfer",
+            event = booked(
+                tenant, account_id, currency, n, before=balance, at=start + step * n, run=run
             )
+            balance = event.balance_after
             yield key, event.model_dump_json().encode()
+
+
+def booked(
+    tenant: Tenant,
+    account_id: str,
+    currency: str,
+    n: int,
+    *,
+    before: Decimal,
+    at: datetime,
+    run: str,
+) -> TransactionBooked:
+    """The account's `n`-th transaction (every third a credit), booked `at`, on a balance
+    of `before`; its id is `<run>-<tenant index>-<currency>-<n>`."""
+    amount = Decimal(1234 + (n * 7919) % 250_000) / 100
+    credit = n % 3 == 0
+    return TransactionBooked(
+        transaction_id=f"{run}-{tenant.index:03d}-{currency}-{n:07d}",
+        entity_id=tenant.entity_id,
+        account_id=account_id,
+        currency=currency,
+        amount=amount,
+        direction="credit" if credit else "debit",
+        balance_after=before + amount if credit else before - amount,
+        booked_at=at,
+        value_date=at.astimezone(ZONE).date(),
+        description=f"FPS payment {n} {'from' if credit else 'to'} Kowloon Printing Co",
+        counterparty_name="Kowloon Printing Co",
+        reference=f"INV-{tenant.index}-{n}",
+        category="transfer",
+    )
 
 
 # ----------------------------------------------------------------------------- the stack
@@ -510,7 +529,7 @@ class PostBench:
     async def phase(self, name: str, *, tenants: int, per_tenant: int, scale: float) -> PhaseResult:
         async with (
             httpx.AsyncClient(base_url=self.sandbox_url, timeout=120) as xero,
-            _Db(self.stack.database_url("syncer")) as db,
+            Db(self.stack.database_url("syncer")) as db,
         ):
             answer = await xero.put("/admin/time", json={"rate_limit_scale": scale})
             answer.raise_for_status()
@@ -522,8 +541,8 @@ class PostBench:
             )
             await asyncio.to_thread(self.start_syncer, scale)
             try:
-                made = await self._organisations(xero, tenants)
-                connected = await self._connect(xero, db, made)
+                made = await self.organisations(xero, tenants)
+                connected = await self.connect(db, made)
                 connected_at = time.time()
                 total = await self._ingest(db, made, per_tenant)
                 # Every call the connector made while connecting leaves the window first,
@@ -535,7 +554,7 @@ class PostBench:
                 await self._wait_posted(db, log, connected, total)
                 await log.read()
                 async with httpx.AsyncClient(base_url=self.syncer_url, timeout=10) as syncer:
-                    limited = await _metric(syncer, "xerosync_xero_rate_limited", "limit")
+                    limited = await syncer_counter(syncer, "xerosync_xero_rate_limited", "limit")
             finally:
                 await asyncio.to_thread(self.stop_syncer)
             found = await self._check_holdings(xero, made, per_tenant)
@@ -568,19 +587,19 @@ class PostBench:
         transactions topic are left in `backlog_ends`."""
         async with (
             httpx.AsyncClient(base_url=self.sandbox_url, timeout=120) as xero,
-            _Db(self.stack.database_url("syncer")) as db,
+            Db(self.stack.database_url("syncer")) as db,
         ):
             answer = await xero.put("/admin/time", json={"rate_limit_scale": scale})
             answer.raise_for_status()
-            made = await self._organisations(xero, tenants)
-            connected = await self._connect(xero, db, made)
+            made = await self.organisations(xero, tenants)
+            connected = await self.connect(db, made)
             await self._ingest(db, made, per_tenant)
             await self._sync(connected)
         return connected
 
     async def posting_left(self, connected: list[Connected]) -> int:
         """How many of the connections' runs have not finished yet."""
-        async with _Db(self.stack.database_url("syncer")) as db:
+        async with Db(self.stack.database_url("syncer")) as db:
             left = await db.fetchval(
                 "SELECT count(*) FROM sync_runs WHERE connection_id = ANY($1::uuid[]) "
                 "AND state IN ('queued', 'running')",
@@ -593,7 +612,7 @@ class PostBench:
         async with httpx.AsyncClient(base_url=self.syncer_url, timeout=10) as syncer:
             return await _posted(syncer)
 
-    async def _organisations(self, xero: httpx.AsyncClient, count: int) -> list[Tenant]:
+    async def organisations(self, xero: httpx.AsyncClient, count: int) -> list[Tenant]:
         made = []
         for _ in range(count):
             index = self._tenants
@@ -622,9 +641,7 @@ class PostBench:
             )
         return made
 
-    async def _connect(
-        self, xero: httpx.AsyncClient, db: asyncpg.Connection, tenants: list[Tenant]
-    ) -> list[Connected]:
+    async def connect(self, db: asyncpg.Connection, tenants: list[Tenant]) -> list[Connected]:
         """Accounts opened, each entity connected through the connector's pages, and the
         syncer's replica holding every connection with its accounts linked."""
         async with EventWriter(self.stack.kafka, self.stack.topics) as writer:
@@ -646,7 +663,7 @@ class PostBench:
 
         async def one(tenant: Tenant) -> Connected:
             async with gate:
-                return await self._connect_one(xero, tenant)
+                return await self._connect_one(tenant)
 
         with Progress("connecting") as progress:
             connected = await asyncio.gather(*(one(t) for t in tenants))
@@ -666,50 +683,26 @@ class PostBench:
         await until(linked, within=60, what="the syncer's replica holds every connection")
         return list(connected)
 
-    async def _connect_one(self, xero: httpx.AsyncClient, tenant: Tenant) -> Connected:
-        entity = tenant.entity_id
-        status_path = f"/api/v1/entities/{entity}/xero"
-        async with httpx.AsyncClient(base_url=self.connector_url, timeout=60) as user:
-            signed_in = await user.post("/dev/sign-in", data={"entity_id": entity})
-            _expect(signed_in, 303, "development sign-in")
-
-            async def directory() -> bool:
-                answer = await user.get(status_path)
-                return answer.status_code == 200 and len(answer.json()["accounts"]) == len(
-                    tenant.accounts
+    async def _connect_one(self, tenant: Tenant) -> Connected:
+        start_date = (datetime.now(ZONE) - timedelta(days=HISTORY_DAYS)).date()
+        try:
+            async with BankUser(self.connector_url, self.sandbox_url, tenant.entity_id) as user:
+                await until(
+                    partial(user.lists_accounts, len(tenant.accounts)),
+                    within=60,
+                    what=f"{tenant.entity_id}'s accounts in the connector",
                 )
-
-            await until(directory, within=60, what=f"{entity}'s accounts in the connector")
-            page = await user.get(f"/entities/{entity}/xero")
-            _expect(page, 200, "the Xero page")
-            start_date = (datetime.now(ZONE) - timedelta(days=HISTORY_DAYS)).date()
-            started = await user.post(
-                f"/entities/{entity}/xero/connect",
-                data={
-                    "csrf_token": hidden_fields(page.text)["csrf_token"],
-                    "account_id": [a for a, _ in tenant.accounts],
-                    "start_date": start_date.isoformat(),
-                },
-            )
-            _expect(started, 303, "Sync (connect)")
-            consent = await xero.get(started.headers["location"])
-            _expect(consent, 200, "the consent page")
-            allowed = await xero.post(
-                "/identity/connect/authorize",
-                data={
-                    "request": hidden_fields(consent.text)["request"],
-                    "decision": "allow",
-                    "email": tenant.owner,
-                    "tenant_id": [tenant.tenant_id],
-                },
-            )
-            _expect(allowed, 302, "allowing the app")
-            back = await user.get(allowed.headers["location"])
-            _expect(back, 303, "the connector's callback")
-            if "notice=connected" not in back.headers.get("location", ""):
-                raise BenchFailed(f"{entity} was not connected: {back.headers.get('location')}")
-            status = (await user.get(status_path)).json()
-        return Connected(tenant, uuid.UUID(status["connection"]["connection_id"]))
+                connection_id, notice = await user.connect(
+                    tenant.tenant_id,
+                    [a for a, _ in tenant.accounts],
+                    start_date=start_date,
+                    email=tenant.owner,
+                )
+        except UserFlowFailed as error:
+            raise BenchFailed(str(error)) from error
+        if notice != "connected":
+            raise BenchFailed(f"{tenant.entity_id} was {notice}, not connected afresh")
+        return Connected(tenant, connection_id)
 
     async def _ingest(self, db: asyncpg.Connection, tenants: list[Tenant], per_tenant: int) -> int:
         """Publish the backlog and wait until the syncer's database holds all of it."""
@@ -749,7 +742,7 @@ class PostBench:
             while (count := await stored()) < total:
                 if time.monotonic() > deadline:
                     raise BenchFailed(f"the syncer stored {count:,} of {total:,} transactions")
-                self._check_alive()
+                self.check_alive()
                 progress.update(f"{count:,}/{total:,} in the syncer's database")
                 await asyncio.sleep(0.5)
             progress.update(f"{total:,}/{total:,} in the syncer's database", final=True)
@@ -782,7 +775,7 @@ class PostBench:
         async with httpx.AsyncClient(base_url=self.syncer_url, timeout=10) as syncer:
             with Progress("posting") as progress:
                 while True:
-                    self._check_alive()
+                    self.check_alive()
                     await log.read()
                     rows = await db.fetch(
                         "SELECT state, outcome, message, result_event FROM sync_runs "
@@ -833,13 +826,13 @@ class PostBench:
             found += len(mine)
         return found
 
-    def _check_alive(self) -> None:
+    def check_alive(self) -> None:
         for name, process in self.stack.started.items():
             if not process.running():
                 raise process.failure(f"({name}) exited with code {process.poll()}")
 
 
-async def _metric(syncer: httpx.AsyncClient, name: str, label: str) -> dict[str, int]:
+async def syncer_counter(syncer: httpx.AsyncClient, name: str, label: str) -> dict[str, int]:
     """A counter of the syncer's, summed by one of its labels."""
     try:
         text = (await syncer.get("/metrics")).text
@@ -856,15 +849,10 @@ async def _metric(syncer: httpx.AsyncClient, name: str, label: str) -> dict[str,
 
 async def _posted(syncer: httpx.AsyncClient) -> int:
     """Transactions the syncer has posted, from its metrics."""
-    return (await _metric(syncer, "xerosync_transactions_posted", "result")).get("posted", 0)
+    return (await syncer_counter(syncer, "xerosync_transactions_posted", "result")).get("posted", 0)
 
 
-def _expect(answer: httpx.Response, status: int, what: str) -> None:
-    if answer.status_code != status:
-        raise BenchFailed(f"{what} answered {answer.status_code}: {answer.text[:300]}")
-
-
-class _Db:
+class Db:
     def __init__(self, url: str) -> None:
         self._url = url
         self._connection: asyncpg.Connection | None = None
@@ -878,12 +866,38 @@ class _Db:
             await self._connection.close()
 
 
-async def _drop_databases(urls: list[str]) -> None:
+async def drop_databases(urls: list[str]) -> None:
     for url in urls:
         await drop_database(url)
 
 
 # ----------------------------------------------------------------------------- the command
+
+
+def bench_stack(label: str, run: str) -> Stack:
+    """The stack of one benchmark run: its own work directory, free ports for the broker
+    and the services, and topics of its own (`bench<label><run>.`)."""
+    work_dir = Path(tempfile.mkdtemp(prefix="xerosync-bench-"))
+    ports = {name: free_port() for name in ("connector", "scheduler", "syncer")}
+    return Stack(
+        StackConfig.from_environment(
+            work_dir,
+            broker_port=free_port(),
+            http_ports=ports,
+            topic_prefix=f"bench{label}{run}.",
+        )
+    )
+
+
+def own_databases(stack: Stack, services: Sequence[str], label: str, run: str) -> list[str]:
+    """A fresh database for each of `services` on the server holding its usual one (after
+    `start_infrastructure`); their URLs, to drop afterwards."""
+    urls = []
+    for service in services:
+        url = fresh_database_url(stack, service, f"xerosync_bench{label}_{run}_{service}")
+        stack.config.database_urls[service] = url
+        urls.append(url)
+    return urls
 
 
 def run_post_bench(
@@ -901,25 +915,14 @@ def run_post_bench(
     per_tenant = per_tenant_transactions or defaults.per_tenant_transactions
     scales = (single_scale or defaults.single_scale, many_scale or defaults.many_scale)
     run = uuid.uuid4().hex[:8]
-    work_dir = Path(tempfile.mkdtemp(prefix="xerosync-bench-"))
-    ports = {name: free_port() for name in ("connector", "scheduler", "syncer")}
-    stack = Stack(
-        StackConfig.from_environment(
-            work_dir,
-            broker_port=free_port(),
-            http_ports=ports,
-            topic_prefix=f"benchpost{run}.",
-        )
-    )
+    stack = bench_stack("post", run)
+    work_dir = stack.config.work_dir
     results: dict[str, PhaseResult] = {}
     databases: list[str] = []
     try:
         with console.status("starting the broker and PostgreSQL…"):
             stack.start_infrastructure()
-        for service in ("connector", "syncer"):
-            url = fresh_database_url(stack, service, f"xerosync_benchpost_{run}_{service}")
-            stack.config.database_urls[service] = url
-            databases.append(url)
+        databases = own_databases(stack, ["connector", "syncer"], "post", run)
         with console.status("creating databases and topics, starting the sandbox and connector…"):
             asyncio.run(stack.prepare(services=["connector", "syncer"]))
             bench = PostBench(stack, sink=sink, run=run)
@@ -947,7 +950,7 @@ def run_post_bench(
     finally:
         stack.stop()
         if stack.postgres is None:
-            asyncio.run(_drop_databases(databases))
+            asyncio.run(drop_databases(databases))
     shutil.rmtree(work_dir, ignore_errors=True)
     _report(results["single_tenant"], results["many_tenants"], json_output=json_output)
     return 0

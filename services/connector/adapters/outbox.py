@@ -76,5 +76,6 @@ class OutboxRelay:
             except Exception as error:  # noqa: BLE001 - the relay must outlive any one failure
                 log.warning("outbox relay failed; retrying", error=type(error).__name__)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._idle_poll_s)
+                async with asyncio.timeout(self._idle_poll_s):
+                    await self._wake.wait()
             self._wake.clear()

@@ -122,7 +122,18 @@ def link_refused(currency: str, xero_message: str) -> str:
     return f"Xero refused to link the {currency} account: {xero_message}"
 
 
+ACCOUNT_ARCHIVED = "bank account was archived"
+
+
 def account_gone(currency: str, what: str) -> str:
+    """What the page says of a linked account whose feed or bank account Xero no longer
+    takes (`what`: e.g. "bank account was archived")."""
+    if what == ACCOUNT_ARCHIVED:
+        return (
+            f"The {currency} account's {what} in Xero, so its transactions are waiting. "
+            "Restore it in Xero and syncing resumes on its own (we check regularly); "
+            "nothing is lost."
+        )
     return (
         f"The {currency} account's {what} in Xero, so its transactions are waiting. "
         "Reconnect to Xero to link it again."

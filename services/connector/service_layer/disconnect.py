@@ -8,7 +8,9 @@ the app in Xero if it is still listed there.
 
 From Xero's side: a live connection that `GET /connections` no longer lists (or that Xero
 answers with 401/403), or whose linked account or feed is archived, deleted or gone, is
-marked as needing the user, published, and explained on the page.
+marked as needing the user, published, and explained on the page. An account marked so whose
+bank account the user restores in Xero (feed and account live again) is linked again by the
+same check, and published: its waiting transactions go at the next sync.
 """
 
 import uuid
@@ -137,7 +139,8 @@ class XeroSideWatch:
 
     async def check(self, connection_id: uuid.UUID) -> str:
         """Verify one connection against Xero; what was found (`ok`, `revoked_in_xero`,
-        `needs_user`, `accounts_changed`, `inactive`)."""
+        `needs_user`, `inactive`, or `accounts_changed`: linked accounts gone in Xero, or
+        accounts needing the user restored there)."""
         try:
             grant = await self._tokens.access_token(connection_id)
         except ConnectionUnavailable as unavailable:
@@ -163,34 +166,68 @@ class XeroSideWatch:
         log.warning("connection removed on Xero's side", connection_id=str(connection_id))
 
     async def _check_accounts(self, connection_id: uuid.UUID, grant: AccessGrant) -> bool:
+        """Mark linked accounts gone in Xero as needing the user, and link again those the
+        user restored in Xero; publish the connection once if any changed."""
         async with self._sessions() as session:
             repository = Repository(session)
             connection = await repository.connection(connection_id)
-            links = [x for x in await repository.links(connection_id) if x.status == "linked"]
+            links = await repository.links(connection_id)
         if connection is None:
             return False
         gone: dict[str, str] = {}
+        back: set[str] = set()
         for link in links:
-            what = await self._missing(connection.sink, grant, link)
-            if what is not None:
-                gone[link.account_id] = rules.account_gone(link.currency, what)
-        if not gone:
+            if link.status == "linked":
+                what = await self._missing(connection.sink, grant, link)
+                if what is not None:
+                    gone[link.account_id] = rules.account_gone(link.currency, what)
+            elif _restorable(connection.sink, link) and (
+                await self._missing(connection.sink, grant, link) is None
+            ):
+                back.add(link.account_id)
+        if not gone and not back:
             return False
+        marked, relinked = await self._change_links(connection_id, gone, back)
+        if not marked and not relinked:
+            return False
+        self._on_committed()
+        if marked:
+            log.warning(
+                "linked accounts gone in Xero", connection_id=str(connection_id), accounts=marked
+            )
+        if relinked:
+            log.info(
+                "accounts restored in Xero linked again",
+                connection_id=str(connection_id),
+                accounts=relinked,
+            )
+        return True
+
+    async def _change_links(
+        self, connection_id: uuid.UUID, gone: dict[str, str], back: set[str]
+    ) -> tuple[int, int]:
+        """Under the connection's lock: mark `gone` (account → problem) as needing the user,
+        link `back` again, publish once; (how many marked, how many linked again)."""
         async with self._sessions() as session, session.begin():
             repository = Repository(session)
             locked = await repository.connection(connection_id, lock=True)
             if locked is None or locked.status != "active":
-                return False
+                return 0, 0
+            marked, relinked = 0, 0
             for link in await repository.links(connection_id):
                 if link.account_id in gone and link.status == "linked":
                     link.status, link.problem = "needs_user", gone[link.account_id]
-                    session.add(link)
-            await publish_connection(repository, "updated", locked)
-        self._on_committed()
-        log.warning(
-            "linked accounts gone in Xero", connection_id=str(connection_id), accounts=len(gone)
-        )
-        return True
+                    marked += 1
+                elif link.account_id in back and _restorable(locked.sink, link):
+                    # What the user was told (ours, and the last sync's) no longer holds.
+                    link.status, link.problem, link.sync_problem = "linked", None, None
+                    relinked += 1
+                else:
+                    continue
+                session.add(link)
+            if marked or relinked:  # else another check got there first
+                await publish_connection(repository, "updated", locked)
+        return marked, relinked
 
     async def _missing(self, sink: str, grant: AccessGrant, link: ConnectionAccount) -> str | None:
         """What happened to this link in Xero, in words, or None if it still stands."""
@@ -210,5 +247,12 @@ class XeroSideWatch:
             if account is None or account.status.upper() == "DELETED":
                 return "bank account was deleted"
             if account.status.upper() == "ARCHIVED":
-                return "bank account was archived"
+                return rules.ACCOUNT_ARCHIVED
         return None
+
+
+def _restorable(sink: str, link: ConnectionAccount) -> bool:
+    """A link marked as needing the user that still names where its transactions go (its
+    feed, or its Xero bank account): linked again once Xero has it live again."""
+    destination = link.feed_connection_id if sink == "bankfeeds" else link.xero_account_id
+    return link.status == "needs_user" and destination is not None

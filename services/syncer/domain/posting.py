@@ -3,8 +3,9 @@
 Pending transactions become one request at a time: a Bank Feeds statement
 (`POST /Statements`) or a batch of Accounting bank transactions
 (`PUT /BankTransactions?summarizeErrors=false`). Each request is built here as the exact
-bytes to send, with an Idempotency-Key derived from those bytes, so a retry after a lost
-answer sends the same request under the same key and Xero does not post it twice.
+bytes to send, with an Idempotency-Key derived from those bytes (and the connection's
+version), so a retry after a lost answer sends the same request under the same key and Xero
+does not post it twice.
 
 Pure: no I/O, no clock, no database. Money never passes through float: amounts are
 Decimals, written as exact JSON numbers or as Xero's four-decimal strings.
@@ -39,7 +40,7 @@ MAX_LINE_DESCRIPTION: Final = 4000
 UNKNOWN_COUNTERPARTY: Final = "Unknown counterparty"
 """Xero needs a contact on every bank transaction; a reversal or an anonymous payment has none."""
 
-IDEMPOTENCY_KEY_VERSION: Final = "xs1"
+IDEMPOTENCY_KEY_VERSION: Final = "xs2"
 """Bump when the derivation changes, so an old key can never name a new request."""
 
 _KINDS: Final = frozenset({"booked", "reversal"})
@@ -158,17 +159,29 @@ def _utf16_length(text: str) -> int:
 
 
 def idempotency_key(
-    tenant_id: str, method: str, path: str, params: Mapping[str, str], body: bytes
+    tenant_id: str,
+    method: str,
+    path: str,
+    params: Mapping[str, str],
+    body: bytes,
+    *,
+    connection_version: int,
 ) -> str:
     """A key derived from the request alone, so a retry (even from another process after a
     crash) carries the same key, and any different request a different one. Each part is
     length-prefixed, so no two different requests hash the same bytes. 68 characters:
-    within Xero's 128."""
+    within Xero's 128.
+
+    The connection's version counts too. Xero answers a known key with the answer it kept,
+    a refusal as well: a request it refused for its account (archived, its feed removed)
+    would be refused again for a day after the user restored the account. The connector
+    links the account again by publishing the connection, a new version, so the same
+    transactions then go under a new key."""
     digest = hashlib.sha256(IDEMPOTENCY_KEY_VERSION.encode())
     parts = [tenant_id.encode(), method.encode(), path.encode(), str(len(params)).encode()]
     for name, value in sorted(params.items()):
         parts += [name.encode(), value.encode()]
-    parts.append(body)
+    parts += [body, str(connection_version).encode()]
     for part in parts:
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
@@ -243,6 +256,7 @@ def statement_batch(
     pending: Sequence[Pending],
     *,
     tenant_id: str,
+    connection_version: int,
     feed_connection_id: str,
     zone: ZoneInfo,
     max_lines: int = 1000,
@@ -299,7 +313,9 @@ def statement_batch(
         path=STATEMENTS_PATH,
         params={},
         body=body,
-        idempotency_key=idempotency_key(tenant_id, "POST", STATEMENTS_PATH, {}, body),
+        idempotency_key=idempotency_key(
+            tenant_id, "POST", STATEMENTS_PATH, {}, body, connection_version=connection_version
+        ),
         transactions=carried,
         start_balance=start_balance,
         end_balance=last.balance_after.quantize(FOUR_PLACES),
@@ -372,6 +388,7 @@ def bank_transactions_batch(
     pending: Sequence[Pending],
     *,
     tenant_id: str,
+    connection_version: int,
     xero_account_id: str,
     zone: ZoneInfo,
     receive_account_code: str,
@@ -423,7 +440,14 @@ def bank_transactions_batch(
         path=BANK_TRANSACTIONS_PATH,
         params=params,
         body=body,
-        idempotency_key=idempotency_key(tenant_id, "PUT", BANK_TRANSACTIONS_PATH, params, body),
+        idempotency_key=idempotency_key(
+            tenant_id,
+            "PUT",
+            BANK_TRANSACTIONS_PATH,
+            params,
+            body,
+            connection_version=connection_version,
+        ),
         transactions=carried,
         start_balance=None,
         end_balance=None,

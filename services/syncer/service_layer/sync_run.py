@@ -73,7 +73,8 @@ MAX_MESSAGE = 1000
 
 FEED_PROBLEM = (
     "Xero no longer accepts statements for this account: its bank account was archived "
-    "or deleted in Xero, or its bank feed was removed. Reconnect to Xero to link it again."
+    "or deleted in Xero, or its bank feed was removed. Restore an archived account in Xero "
+    "and syncing resumes on its own; otherwise reconnect to Xero to link it again."
 )
 ACCOUNT_PROBLEM = (
     "Xero refused this account's bank account (archived, deleted or unknown in Xero). "
@@ -265,6 +266,7 @@ class SyncRunner:
             return statement_batch(
                 pending,
                 tenant_id=tenant,
+                connection_version=connection.version,
                 feed_connection_id=destination,
                 zone=connection.zone,
                 max_lines=self._settings.statement_max_lines,
@@ -272,6 +274,7 @@ class SyncRunner:
         return bank_transactions_batch(
             pending,
             tenant_id=tenant,
+            connection_version=connection.version,
             xero_account_id=destination,
             zone=connection.zone,
             receive_account_code=self._settings.receive_account_code,

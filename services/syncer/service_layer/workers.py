@@ -100,7 +100,8 @@ class PostingWorkers:
             except Exception:
                 log.exception("posting workers: unexpected error; carrying on")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._settings.run_poll.total_seconds())
+                async with asyncio.timeout(self._settings.run_poll.total_seconds()):
+                    await self._wake.wait()
 
     async def _claim(self) -> None:
         if not await self._locks.alive():
