@@ -472,12 +472,11 @@ class ChaosRun:
         effect, and syncs still post what was published last, within a few intervals."""
         patience = 3 * self.config.sync_interval_s + 30
         deadline = time.monotonic() + patience
-        for kind in RARE:
-            counted = "timeout" if kind == "xero_timeout" else "drop_after_write"
-            while (await self.sandbox_counts())[0].get(counted, 0) == 0:
+        for rule in RARE.values():
+            while (await self.sandbox_counts())[0].get(rule.kind, 0) == 0:
                 if time.monotonic() > deadline:
                     self.tally.problems.append(
-                        f"Xero's {counted} fault was armed but no call met it in {patience:g}s"
+                        f"Xero's {rule.kind} fault was armed but no call met it in {patience:g}s"
                     )
                     break
                 await asyncio.sleep(1.0)
